@@ -1,0 +1,97 @@
+# mefd build. `make` builds mefd and mefctl; `make check` installs what is
+# missing, builds and runs every test; `make run` starts a development mefd.
+# BUILD selects the output folder so the sanitizer build never mixes objects.
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+
+PKGS := openssl libcoap-3-openssl libmicrohttpd gnutls jansson sqlite3 libcurl libsystemd
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lunistring
+
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo 0.1)
+
+HARDEN_CFLAGS  := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
+OPT            ?= -O2 -g
+
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wformat=2 \
+           $(OPT) $(HARDEN_CFLAGS) -Iinclude $(PKG_CFLAGS) -DMEFD_VERSION='"$(VERSION)"' \
+           -MMD -MP
+LDFLAGS += $(HARDEN_LDFLAGS)
+LDLIBS  += $(PKG_LIBS)
+
+# Every module folder feeds a shared core; the two programs add their own.
+CORE_SRC  := $(filter-out src/daemon/% src/ctl/%,$(wildcard src/*/*.c))
+MEFD_SRC  := $(wildcard src/daemon/*.c)
+CTL_SRC   := $(wildcard src/ctl/*.c)
+UNIT_SRC  := $(wildcard test/unit/test_*.c)
+
+CORE_OBJ  := $(CORE_SRC:%.c=$(BUILD)/%.o)
+MEFD_OBJ  := $(MEFD_SRC:%.c=$(BUILD)/%.o)
+CTL_OBJ   := $(CTL_SRC:%.c=$(BUILD)/%.o)
+UNIT_BIN  := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
+
+.PHONY: all run check asan unit deps install clean format bench fuzz
+
+all: $(BUILD)/mefd $(BUILD)/mefctl
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmefcore.a: $(CORE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mefd: $(MEFD_OBJ) $(BUILD)/libmefcore.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mefctl: $(CTL_OBJ) $(BUILD)/libmefcore.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test/%: test/unit/%.c $(BUILD)/libmefcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmefcore.a $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+
+deps:
+	@scripts/install-deps
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@scripts/devsetup $(BUILD)
+
+check: deps
+	@$(MAKE) --no-print-directory all unit
+	@scripts/run-tests $(BUILD)
+
+# Same tests, AddressSanitizer + UBSan, in its own build folder.
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang \
+	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    HARDEN_CFLAGS="-fstack-protector-strong -fPIE" \
+	    LDFLAGS="-fsanitize=address,undefined" all unit
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    scripts/run-tests build-asan
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/mefd
+	install -m 0755 $(BUILD)/mefd $(DESTDIR)$(PREFIX)/sbin/mefd
+	install -m 0755 $(BUILD)/mefctl $(DESTDIR)$(PREFIX)/bin/mefctl
+	install -m 0644 conf/mefd.conf.example $(DESTDIR)/etc/mefd/mefd.conf.example
+	install -d $(DESTDIR)/lib/systemd/system
+	install -m 0644 systemd/mefd.service $(DESTDIR)/lib/systemd/system/mefd.service
+
+format:
+	clang-format -i $(wildcard src/*/*.c src/*/*.h include/mef/*.h test/unit/*.c)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

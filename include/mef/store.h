@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The store: every persistent record of mefd, behind one domain API. All SQL
+ * lives in src/store/. The SQLite body is the first backend; the API is a
+ * backend interface (struct store_ops inside) so a PostgreSQL body can be
+ * added without touching callers. Secrets are wrapped with the KEK
+ * (mef/wrap.h) before they reach the database; every multi-row change is one
+ * transaction. The store never logs above debug: it returns MEF_E* codes.
+ */
+#ifndef MEF_STORE_H
+#define MEF_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mef/kdf.h"
+#include "mef/secret.h"
+
+#define MEF_ID_MAX 256
+#define MEF_MAX_TARGETS 16
+
+struct store;
+
+enum cred_kind {
+	CRED_NONE = 0,
+	CRED_PSK = 1,   /* KpmID + Kpm */
+	CRED_CERT = 2,  /* certificate whose SAN equals cert_san */
+	CRED_GROUP = 3, /* synthesised from an enrolment group (never stored as a client) */
+};
+
+/* An authorised Enrolment Target: (target ID, SUID). */
+struct mef_target {
+	char id[MEF_ID_MAX];
+	int suid;
+};
+
+/* A client (decisions §3): its credential and its Bootstrap Instruction Configuration. */
+struct client_rec {
+	char id[MEF_ID_MAX];
+	char admin_fqdn[MEF_ID_MAX];
+	enum cred_kind kind;
+	char psk_identity[MEF_ID_MAX]; /* kind PSK (and GROUP: the device's KpmID) */
+	char cert_san[MEF_ID_MAX];     /* kind CERT */
+	char enrolee_id[MEF_ID_MAX];   /* "" means: the client ID */
+	int64_t expiry;                /* Enrolment Expiry in seconds; 0 means [mef] enrolment_expiry */
+	bool disabled;
+	size_t n_targets;
+	struct mef_target targets[MEF_MAX_TARGETS];
+	int64_t created;               /* unix seconds */
+	char group[MEF_ID_MAX];        /* kind GROUP: the group it matched */
+};
+
+/* An enrolment group: devices whose KpmID matches pattern get Kpm = HMAC(secret, KpmID). */
+struct group_rec {
+	char name[MEF_ID_MAX];
+	char pattern[MEF_ID_MAX];        /* glob, e.g. "*@factory-7.example.com" */
+	char admin_fqdn[MEF_ID_MAX];
+	char enrolee_pattern[MEF_ID_MAX]; /* "{id}" = KpmID, "{local}" = part before '@'; "" = KpmID */
+	int64_t expiry;
+	bool disabled;
+	size_t n_targets;
+	struct mef_target targets[MEF_MAX_TARGETS];
+	int64_t created;
+};
+
+/* An Enrolment Key record. keid is canonical (kdf_keid_canon). */
+struct ke_rec {
+	char keid[MEF_KEYID_MAX];
+	char client_id[MEF_ID_MAX];
+	char enrolee_id[MEF_ID_MAX];
+	char transport[16];   /* "dtls", "coap+tls", "https-psk", "https-cert" */
+	int64_t created;      /* unix seconds */
+	int64_t expires;      /* unix seconds */
+	bool revoked;
+};
+
+/*
+ * Opens (creating and migrating if needed) the store at path. kek is
+ * borrowed and must outlive the store. readonly opens without migrating
+ * (--check-config). 0 or MEF_ESTORE / MEF_ENOMEM.
+ */
+int store_open(const char *path, const struct mef_secret *kek, bool readonly, struct store **ret);
+/* Closes; accepts NULL; returns NULL. */
+struct store *store_close(struct store *s);
+/* Schema version (PRAGMA user_version) this build writes. */
+int store_schema_version(void);
+
+/* --- clients --- */
+/* Adds a client; psk required for CRED_PSK, NULL for CRED_CERT. MEF_EEXIST on duplicate id, KpmID or SAN. */
+int store_client_add(struct store *s, const struct client_rec *c, const struct mef_secret *psk);
+/* Replaces the Bootstrap Instruction Configuration, admin_fqdn and disabled flag of c->id. MEF_ENOTFOUND. */
+int store_client_update(struct store *s, const struct client_rec *c);
+int store_client_get(struct store *s, const char *id, struct client_rec *ret);
+/* Finds the individual client whose KpmID is identity; *ret_psk is a new secret (caller frees). */
+int store_client_find_psk(struct store *s, const char *identity, struct client_rec *ret,
+			  struct mef_secret **ret_psk);
+/* Finds the client whose registered cert SAN equals san (exact). */
+int store_client_find_cert(struct store *s, const char *san, struct client_rec *ret);
+int store_client_remove(struct store *s, const char *id);
+typedef int (*store_client_cb)(void *ctx, const struct client_rec *c);
+/* Calls cb for each client ordered by id; a non-zero cb return stops and is returned. */
+int store_client_list(struct store *s, store_client_cb cb, void *ctx);
+
+/* Disable flags for identities that are not individual clients (group members). */
+int store_member_set_disabled(struct store *s, const char *id, bool disabled);
+int store_member_is_disabled(struct store *s, const char *id, bool *ret);
+
+/* --- enrolment groups --- */
+int store_group_add(struct store *s, const struct group_rec *g, const struct mef_secret *secret);
+int store_group_get(struct store *s, const char *name, struct group_rec *ret);
+/* The most specific (longest pattern) enabled-or-not group matching kpm_id; *ret_secret new. */
+int store_group_match(struct store *s, const char *kpm_id, struct group_rec *ret,
+		      struct mef_secret **ret_secret);
+int store_group_remove(struct store *s, const char *name);
+typedef int (*store_group_cb)(void *ctx, const struct group_rec *g);
+int store_group_list(struct store *s, store_group_cb cb, void *ctx);
+
+/* --- enrolment keys --- */
+/* Stores a Ke durably (committed and synced before return). MEF_EEXIST if keid exists. */
+int store_ke_put(struct store *s, const struct ke_rec *k, const struct mef_secret *ke);
+/* keid must be canonical. *ret_ke may be NULL if the key is not wanted. */
+int store_ke_get(struct store *s, const char *keid, struct ke_rec *ret, struct mef_secret **ret_ke);
+typedef int (*store_ke_cb)(void *ctx, const struct ke_rec *k, const struct mef_secret *ke);
+/* Lists Ke (all, or of client_id), oldest first; ke passed to cb only when with_secrets. */
+int store_ke_list(struct store *s, const char *client_id, bool with_secrets, store_ke_cb cb, void *ctx);
+int store_ke_revoke(struct store *s, const char *keid);
+/* Deletes Ke with expires <= now; *ret_n (may be NULL) receives the count. */
+int store_ke_sweep(struct store *s, int64_t now, unsigned *ret_n);
+
+#endif
