@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The two bodies behind include/mef/tlsx.h: tls_openssl_* (src/net/tls_openssl.c,
+ * session is an SSL *) and tls_gnutls_* (src/net/tls_gnutls.c, session is a
+ * gnutls_session_t). src/net/tlsx.c dispatches on tls_ref.lib; nothing else
+ * calls these. Semantics and return values are exactly those of the tlsx_*
+ * function of the same suffix.
+ */
+#ifndef MEF_TLS_INTERNAL_H
+#define MEF_TLS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mef/tlsx.h"
+
+int tls_openssl_export(void *session, const char *label, uint8_t *out, size_t len);
+const char *tls_openssl_version(void *session);
+const char *tls_openssl_cipher(void *session);
+void tls_openssl_sni(void *session, char *out, size_t outlen);
+int tls_openssl_peer_sans(void *session, char sans[TLSX_MAX_SANS][256]);
+
+int tls_gnutls_export(void *session, const char *label, uint8_t *out, size_t len);
+const char *tls_gnutls_version(void *session);
+const char *tls_gnutls_cipher(void *session);
+void tls_gnutls_sni(void *session, char *out, size_t outlen);
+int tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256]);
+
+#endif
