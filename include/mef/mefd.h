@@ -62,6 +62,12 @@ int mef_psk_lookup(struct mefd *d, enum mef_transport tr, const char *addr, cons
  */
 int mef_session_established(struct mefd *d, struct mef_peer *peer);
 
+/*
+ * The client record of id: an individual client, or a group member
+ * synthesised from its enrolment group. 0, MEF_ENOTFOUND or MEF_ESTORE.
+ */
+int mef_client_resolve(struct mefd *d, const char *id, struct client_rec *ret);
+
 /* Counts a handshake refused by the TLS layer itself (bad key, bad certificate). */
 void mef_handshake_refused(struct mefd *d, enum mef_transport tr, const char *addr, const char *why);
 

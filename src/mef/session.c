@@ -1,0 +1,286 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Who is on a session, and the Enrolment Key it yields (TS-0003 8.3.2.1 step
+ * 4, 8.3.2.2, 10.3.1). The bindings call mef_psk_lookup during a PSK
+ * handshake and mef_session_established when any handshake completes; the
+ * Ke is stored durably before the session can carry a request (decisions
+ * §1.3: every completed handshake yields a new Ke, request or not).
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "mef/err.h"
+#include "mef/kdf.h"
+#include "mef/log.h"
+#include "mef/mefd.h"
+#include "mef/store.h"
+#include "mef/tlsx.h"
+
+static bool
+identity_is_sane(const char *s)
+{
+	size_t n = strnlen(s, MEF_ID_MAX);
+
+	if (n == 0 || n >= MEF_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* Expands a group's enrolee pattern: "{id}" = KpmID, "{local}" = part before '@'. */
+static void
+expand_enrolee_pattern(const char *pattern, const char *kpm_id, char *out, size_t outlen)
+{
+	static const struct {
+		const char *token;
+		bool local_only;
+	} tokens[] = {{"{id}", false}, {"{local}", true}};
+	size_t o = 0, local_len = strcspn(kpm_id, "@");
+
+	if (!pattern[0]) {
+		snprintf(out, outlen, "%s", kpm_id);
+		return;
+	}
+	for (const char *p = pattern; *p && o + 1 < outlen;) {
+		bool matched = false;
+
+		for (size_t t = 0; t < sizeof(tokens) / sizeof(tokens[0]); t++) {
+			size_t tl = strlen(tokens[t].token);
+			size_t vl = tokens[t].local_only ? local_len : strlen(kpm_id);
+
+			if (strncmp(p, tokens[t].token, tl) != 0)
+				continue;
+			if (vl > outlen - 1 - o)
+				vl = outlen - 1 - o;
+			memcpy(out + o, kpm_id, vl);
+			o += vl;
+			p += tl;
+			matched = true;
+			break;
+		}
+		if (!matched)
+			out[o++] = *p++;
+	}
+	out[o] = '\0';
+}
+
+static void
+client_from_group(const struct group_rec *g, const char *kpm_id, struct client_rec *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->id, sizeof(c->id), "%s", kpm_id);
+	snprintf(c->admin_fqdn, sizeof(c->admin_fqdn), "%s", g->admin_fqdn);
+	snprintf(c->psk_identity, sizeof(c->psk_identity), "%s", kpm_id);
+	snprintf(c->group, sizeof(c->group), "%s", g->name);
+	expand_enrolee_pattern(g->enrolee_pattern, kpm_id, c->enrolee_id, sizeof(c->enrolee_id));
+	c->kind = CRED_GROUP;
+	c->expiry = g->expiry;
+	c->n_targets = g->n_targets;
+	memcpy(c->targets, g->targets, sizeof(c->targets));
+}
+
+/*
+ * Resolves a PSK identity: an individual client wins over a group match
+ * (issue 3); disabled clients, groups and group members are refused.
+ * *ret_psk (may be NULL when only the client is wanted) is a new secret.
+ */
+static int
+resolve_psk(struct mefd *d, const char *identity, struct client_rec *ret,
+	    struct mef_secret **ret_psk, const char **why)
+{
+	struct mef_secret *secret = NULL, *kpm = NULL;
+	struct group_rec g;
+	bool member_off = false;
+	int r;
+
+	if (!identity_is_sane(identity)) {
+		*why = "malformed PSK identity";
+		return MEF_EINVAL;
+	}
+	r = store_client_find_psk(d->store, identity, ret, ret_psk ? &kpm : NULL);
+	if (r == 0) {
+		if (ret->disabled) {
+			*why = "client is disabled";
+			kpm = secret_free(kpm);
+			return MEF_EDISABLED;
+		}
+		if (ret_psk)
+			*ret_psk = kpm;
+		return 0;
+	}
+	if (r != MEF_ENOTFOUND) {
+		*why = "store lookup failed";
+		return r;
+	}
+	r = store_group_match(d->store, identity, &g, &secret);
+	if (r != 0) {
+		*why = r == MEF_ENOTFOUND ? "unknown PSK identity" : "store lookup failed";
+		return r;
+	}
+	if (g.disabled || (store_member_is_disabled(d->store, identity, &member_off) == 0 && member_off)) {
+		*why = g.disabled ? "enrolment group is disabled" : "group member is disabled";
+		secret_free(secret);
+		return MEF_EDISABLED;
+	}
+	client_from_group(&g, identity, ret);
+	if (ret_psk) {
+		kpm = secret_new(MEF_KEY_LEN);
+		r = kpm ? kdf_group_kpm(secret->p, secret->len, identity, kpm->p) : MEF_ENOMEM;
+		if (r != 0) {
+			*why = "group key derivation failed";
+			secret_free(kpm);
+			secret_free(secret);
+			return r;
+		}
+		*ret_psk = kpm;
+	}
+	secret_free(secret);
+	return 0;
+}
+
+int
+mef_psk_lookup(struct mefd *d, enum mef_transport tr, const char *addr, const char *identity,
+	       struct mef_secret **ret_psk)
+{
+	static struct client_rec c; /* single-threaded; keeps 5 KiB off the handshake stack */
+	const char *why = "";
+	int r;
+
+	r = resolve_psk(d, identity ? identity : "", &c, ret_psk, &why);
+	if (r != 0) {
+		log_notice("%s %s: handshake refused: %s (identity \"%.128s\")", transport_name(tr),
+			   addr, why, identity ? identity : "");
+		d->counters.handshakes_refused[tr]++;
+	}
+	return r;
+}
+
+void
+mef_handshake_refused(struct mefd *d, enum mef_transport tr, const char *addr, const char *why)
+{
+	log_notice("%s %s: handshake refused: %s", transport_name(tr), addr, why);
+	d->counters.handshakes_refused[tr]++;
+}
+
+/* The client behind a verified certificate: the first SAN registered with --cert-san. */
+static int
+resolve_cert(struct mefd *d, const struct mef_peer *peer, struct client_rec *ret, const char **why)
+{
+	for (int i = 0; i < peer->n_sans; i++) {
+		int r = store_client_find_cert(d->store, peer->sans[i], ret);
+
+		if (r == MEF_ENOTFOUND)
+			continue;
+		if (r != 0) {
+			*why = "store lookup failed";
+			return r;
+		}
+		if (ret->disabled) {
+			*why = "client is disabled";
+			return MEF_EDISABLED;
+		}
+		return 0;
+	}
+	*why = peer->n_sans ? "no subjectAltName of the certificate is registered"
+			    : "certificate has no subjectAltName";
+	return MEF_ENOTFOUND;
+}
+
+/* decisions §2: with require_sni, host_name must equal the MEF FQDN. */
+static int
+check_sni(struct mefd *d, struct mef_peer *peer, const char **why)
+{
+	tlsx_sni(&peer->tls, peer->sni, sizeof(peer->sni));
+	if (!d->conf->require_sni || strcasecmp(peer->sni, d->conf->fqdn) == 0)
+		return 0;
+	*why = peer->sni[0] ? "SNI host_name is not the MEF FQDN" : "SNI required but absent";
+	return MEF_EDENIED;
+}
+
+/* TS-0003 10.3.1 / 10.3.4, decisions §1.1-§1.2: export, split, name and store Ke. */
+static int
+generate_ke(struct mefd *d, struct mef_peer *peer, const struct client_rec *c, struct ke_rec *k)
+{
+	uint8_t ekm[MEF_EKM_LEN], rel[MEF_RELID_LEN];
+	struct mef_secret *ke = secret_new(MEF_KEY_LEN);
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	if (!ke)
+		return MEF_ENOMEM;
+	r = tlsx_export(&peer->tls, MEF_EXPORTER_BOOTSTRAP, ekm, sizeof(ekm));
+	if (r == 0) {
+		kdf_split_ekm(ekm, rel, ke->p);
+		r = kdf_keid(rel, d->conf->fqdn, k->keid, sizeof(k->keid));
+	}
+	secret_wipe(ekm, sizeof(ekm));
+	if (r == 0) {
+		snprintf(k->client_id, sizeof(k->client_id), "%s", c->id);
+		snprintf(k->enrolee_id, sizeof(k->enrolee_id), "%s", c->enrolee_id[0] ? c->enrolee_id : c->id);
+		snprintf(k->transport, sizeof(k->transport), "%s", transport_name(peer->transport));
+		k->created = now;
+		k->expires = now + (c->expiry > 0 ? c->expiry : d->conf->enrolment_expiry);
+		k->revoked = false;
+		r = store_ke_put(d->store, k, ke);
+	}
+	secret_free(ke);
+	return r;
+}
+
+int
+mef_session_established(struct mefd *d, struct mef_peer *peer)
+{
+	static struct client_rec c;
+	static struct ke_rec k;
+	const char *why = "";
+	int r;
+
+	peer->established = false;
+	if (peer->psk_identity[0])
+		r = resolve_psk(d, peer->psk_identity, &c, NULL, &why);
+	else
+		r = resolve_cert(d, peer, &c, &why);
+	if (r == 0)
+		r = check_sni(d, peer, &why);
+	if (r == 0) {
+		r = generate_ke(d, peer, &c, &k);
+		if (r != 0)
+			why = r == MEF_ECRYPTO ? "key export failed" : "storing the enrolment key failed";
+	}
+	if (r != 0) {
+		mef_handshake_refused(d, peer->transport, peer->addr, why);
+		return r;
+	}
+	peer->client = c;
+	snprintf(peer->keid, sizeof(peer->keid), "%s", k.keid);
+	peer->established = true;
+	d->counters.handshakes_ok[peer->transport]++;
+	d->counters.ke_generated++;
+	log_info("%s %s: %s %s bootstrapped (%s, %s): KeID %s stored", transport_name(peer->transport),
+		 peer->addr, c.kind == CRED_CERT ? "certificate client" : "PSK client", c.id,
+		 tlsx_version(&peer->tls), tlsx_cipher(&peer->tls), k.keid);
+	return 0;
+}
+
+int
+mef_client_resolve(struct mefd *d, const char *id, struct client_rec *ret)
+{
+	struct mef_secret *secret = NULL;
+	struct group_rec g;
+	int r;
+
+	r = store_client_get(d->store, id, ret);
+	if (r != MEF_ENOTFOUND)
+		return r;
+	r = store_group_match(d->store, id, &g, &secret);
+	secret_free(secret);
+	if (r != 0)
+		return r;
+	client_from_group(&g, id, ret);
+	return 0;
+}

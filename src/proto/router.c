@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The route table: path pattern, operation, procedure and who may call it.
+ * Authorisation that does not depend on the resource is enforced here, once,
+ * before any procedure runs: an established (authenticated) session, and
+ * decisions §3's originator rule (X-M2M-Origin / oneM2M-FR, if present, must
+ * equal the authenticated client's ID, else RSC 4106).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "mef/log.h"
+#include "mef/mefd.h"
+#include "mef/proc.h"
+#include "mef/req.h"
+
+#define PATH_MAX_SEGS 8
+#define SEG_MAX 384
+
+enum route_auth {
+	AUTH_ANY = 0,        /* any established client */
+	AUTH_PSK_ONLY = 1,   /* only PSK-authenticated sessions */
+	AUTH_CERT_ONLY = 2,  /* only certificate-authenticated sessions */
+};
+
+struct route {
+	const char *pattern; /* segments separated by '/', "*" matches one segment */
+	enum mef_op op;
+	proc_fn fn;
+	enum route_auth auth;
+	bool body;           /* accepts a request body */
+};
+
+static const struct route routes[] = {
+	{"/mef", MEF_OP_RETRIEVE, proc_mefbase_retrieve, AUTH_ANY, false},
+	{"/fetchCredentials/*/*", MEF_OP_RETRIEVE, proc_fetch_credentials, AUTH_ANY, false},
+};
+
+struct path_segs {
+	size_t n;
+	char seg[PATH_MAX_SEGS][SEG_MAX];
+};
+
+/* Splits "/a/b/c" into segments; empty segments (//, trailing /) are refused. */
+static int
+split_path(const char *path, struct path_segs *ret)
+{
+	const char *p = path;
+
+	ret->n = 0;
+	if (!p || *p != '/')
+		return -1;
+	while (*p == '/') {
+		const char *start = ++p;
+		size_t len;
+
+		while (*p && *p != '/')
+			p++;
+		len = (size_t)(p - start);
+		if (len == 0 || len >= SEG_MAX || ret->n >= PATH_MAX_SEGS)
+			return -1;
+		memcpy(ret->seg[ret->n], start, len);
+		ret->seg[ret->n][len] = '\0';
+		ret->n++;
+	}
+	return *p ? -1 : 0;
+}
+
+/* Matches segs against a pattern; fills params with the "*" segments. */
+static bool
+route_match(const char *pattern, const struct path_segs *segs, const char **params, size_t *n_params)
+{
+	struct path_segs pat;
+
+	if (split_path(pattern, &pat) != 0 || pat.n != segs->n)
+		return false;
+	*n_params = 0;
+	for (size_t i = 0; i < pat.n; i++) {
+		if (strcmp(pat.seg[i], "*") == 0) {
+			if (*n_params < ROUTE_MAX_PARAMS)
+				params[(*n_params)++] = segs->seg[i];
+		} else if (strcmp(pat.seg[i], segs->seg[i]) != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+auth_allows(enum route_auth a, const struct mef_peer *peer)
+{
+	switch (a) {
+	case AUTH_ANY:
+		return true;
+	case AUTH_PSK_ONLY:
+		return peer->client.kind == CRED_PSK || peer->client.kind == CRED_GROUP;
+	case AUTH_CERT_ONLY:
+		return peer->client.kind == CRED_CERT;
+	}
+	return false;
+}
+
+static const struct route *
+route_find(const struct mef_req *req, const struct path_segs *segs, const char **params,
+	   size_t *n_params, bool *ret_path_known)
+{
+	*ret_path_known = false;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (!route_match(routes[i].pattern, segs, params, n_params))
+			continue;
+		*ret_path_known = true;
+		if (routes[i].op == req->op)
+			return &routes[i];
+	}
+	return NULL;
+}
+
+void
+router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
+{
+	static struct path_segs segs; /* single-threaded loop; keeps 3 KiB off the stack */
+	const char *params[ROUTE_MAX_PARAMS] = {0};
+	const struct route *rt;
+	struct mef_peer *peer = req->peer;
+	size_t n_params = 0;
+	bool known;
+
+	mef_resp_init(resp);
+	d->counters.requests++;
+	if (!peer || !peer->established) {
+		proc_error(resp, RSC_SECURITY_ASSOCIATION_REQUIRED, "no authenticated session");
+		return;
+	}
+	/* decisions §3: the authenticated identity decides who the requester is */
+	if (req->origin && req->origin[0] && strcmp(req->origin, peer->client.id) != 0) {
+		log_notice("%s %s: originator \"%.64s\" is not the authenticated client \"%s\"",
+			   transport_name(peer->transport), peer->addr, req->origin, peer->client.id);
+		proc_error(resp, RSC_ORIGINATOR_NOT_AUTHENTICATED,
+			   "originator does not match the authenticated identity");
+		return;
+	}
+	if (split_path(req->path, &segs) != 0) {
+		proc_error(resp, RSC_NOT_FOUND, "malformed path");
+		return;
+	}
+	rt = route_find(req, &segs, params, &n_params, &known);
+	if (!rt) {
+		proc_error(resp, known ? RSC_OPERATION_NOT_ALLOWED : RSC_NOT_FOUND,
+			   known ? "operation not allowed on this resource" : "no such resource");
+		return;
+	}
+	if (!auth_allows(rt->auth, peer)) {
+		proc_error(resp, RSC_ORIGINATOR_HAS_NO_PRIVILEGE, "credential kind not allowed here");
+		return;
+	}
+	if (!rt->body && req->body_len > 0) {
+		proc_error(resp, RSC_BAD_REQUEST, "this request takes no content");
+		return;
+	}
+	rt->fn(d, req, params, n_params, resp);
+}
