@@ -33,7 +33,8 @@ int kdf_keid(const uint8_t rel[MEF_RELID_LEN], const char *fqdn, char *out, size
 /*
  * Parses and canonicalises an incoming KeID (case-insensitive, decisions §1.2):
  * 32 hex digits, '@', a DNS name. Writes the canonical form (upper hex, lower
- * FQDN) to out and the 16 bytes to rel (rel may be NULL). 0 or MEF_EINVAL.
+ * FQDN) to out and the 16 bytes to rel (rel may be NULL). 0 or MEF_EINVAL
+ * (MEF_ETOOBIG if outlen is too small).
  */
 int kdf_keid_canon(const char *keid, char *out, size_t outlen, uint8_t rel[MEF_RELID_LEN]);
 
