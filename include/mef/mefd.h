@@ -19,6 +19,7 @@
 struct loop;
 struct coapb;
 struct httpb;
+struct retired_conf;
 
 struct mef_counters {
 	uint64_t handshakes_ok[TR__MAX];
@@ -40,6 +41,7 @@ struct mefd {
 	bool stopping;
 	bool notify;                  /* NOTIFY_SOCKET is set */
 	int housekeeping_timer;
+	struct retired_conf *retired; /* configs replaced by reloads; freed at exit */
 	struct mef_counters counters;
 };
 

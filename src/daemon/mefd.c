@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The daemon's life cycle around struct mefd: build the context (KEK, store,
+ * loop, bindings), signals (SIGTERM/SIGINT drain and stop, SIGHUP reload),
+ * systemd notification and watchdog, and the housekeeping sweep.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include "daemon_internal.h"
+#include "mef/err.h"
+#include "mef/log.h"
+#include "mef/loop.h"
+#include "mef/net.h"
+#include "mef/store.h"
+
+#define DRAIN_POLL_MS 100
+
+static void
+notify(struct mefd *d, const char *state)
+{
+	if (d->notify)
+		(void)sd_notify(0, state);
+}
+
+static void
+housekeeping(struct loop *l, void *ctx)
+{
+	struct mefd *d = ctx;
+	unsigned n = 0;
+	int r;
+
+	(void)l;
+	r = store_ke_sweep(d->store, (int64_t)time(NULL), &n);
+	if (r != 0)
+		log_warn("expiry sweep failed: %s", mef_strerror(r));
+	else if (n)
+		log_info("expiry sweep deleted %u enrolment key(s)", n);
+}
+
+static void
+watchdog_ping(struct loop *l, void *ctx)
+{
+	(void)l;
+	notify(ctx, "WATCHDOG=1");
+}
+
+static unsigned
+active_sessions(struct mefd *d)
+{
+	return (d->coap ? coapb_active(d->coap) : 0) + (d->https_psk ? httpb_active(d->https_psk) : 0) +
+	       (d->https_cert ? httpb_active(d->https_cert) : 0);
+}
+
+struct drain {
+	struct mefd *d;
+	uint64_t deadline;
+};
+
+static void
+drain_check(struct loop *l, void *ctx)
+{
+	struct drain *dr = ctx;
+	unsigned n = active_sessions(dr->d);
+
+	if (n == 0 || loop_now_ms() >= dr->deadline) {
+		if (n)
+			log_notice("shutdown grace over, closing %u session(s)", n);
+		loop_stop(l);
+	}
+}
+
+/* SIGTERM/SIGINT: stop accepting, let in-flight work finish within shutdown_grace. */
+static void
+begin_shutdown(struct mefd *d)
+{
+	static struct drain dr;
+
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	notify(d, "STOPPING=1");
+	log_notice("stopping: no new sessions, %u active", active_sessions(d));
+	if (d->coap)
+		coapb_stop_accepting(d->coap);
+	if (d->https_psk)
+		httpb_stop_accepting(d->https_psk);
+	if (d->https_cert)
+		httpb_stop_accepting(d->https_cert);
+	dr = (struct drain){.d = d, .deadline = loop_now_ms() + d->conf->shutdown_grace * 1000ull};
+	if (active_sessions(d) == 0 ||
+	    loop_add_timer(d->loop, DRAIN_POLL_MS, DRAIN_POLL_MS, drain_check, &dr, NULL) != 0)
+		loop_stop(d->loop);
+}
+
+static void
+on_signal(struct loop *l, int signo, void *ctx)
+{
+	(void)l;
+	if (signo == SIGHUP)
+		mefd_reload(ctx);
+	else
+		begin_shutdown(ctx);
+}
+
+static int
+setup_timers(struct mefd *d)
+{
+	uint64_t usec = 0;
+	int r;
+
+	r = loop_add_timer(d->loop, 1000, d->conf->housekeeping_interval * 1000ull, housekeeping, d,
+			   &d->housekeeping_timer);
+	if (r == 0 && d->notify && sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+		r = loop_add_timer(d->loop, usec / 2000, usec / 2000, watchdog_ping, d, NULL);
+	return r;
+}
+
+static int
+open_bindings(struct mefd *d)
+{
+	int r = 0;
+
+	if (d->conf->n_coap_listen)
+		r = coapb_new(d, &d->coap);
+	if (r == 0 && d->conf->has_https_psk)
+		r = httpb_new(d, HTTPB_PSK, &d->https_psk);
+	if (r == 0 && d->conf->has_https_cert)
+		r = httpb_new(d, HTTPB_CERT, &d->https_cert);
+	return r;
+}
+
+int
+mefd_open_store(struct mefd *d, bool readonly)
+{
+	const char *why = "";
+	int r;
+
+	r = secret_read_file(d->conf->kek_file, 32, &d->kek, &why);
+	if (r != 0) {
+		log_err("%s: [store] kek_file %s: %s", d->conf->path, d->conf->kek_file, why);
+		return r;
+	}
+	r = store_open(d->conf->store_path, d->kek, readonly, &d->store);
+	if (r != 0)
+		log_err("cannot open store %s: %s", d->conf->store_path, mef_strerror(r));
+	return r;
+}
+
+int
+mefd_start(struct mefd *d)
+{
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+	int r;
+
+	d->notify = getenv("NOTIFY_SOCKET") != NULL;
+	d->loop = loop_new();
+	if (!d->loop)
+		return MEF_ENOMEM;
+	r = loop_add_signals(d->loop, sigs, 3, on_signal, d);
+	if (r == 0)
+		r = open_bindings(d);
+	if (r == 0)
+		r = setup_timers(d);
+	if (r != 0)
+		log_err("startup failed: %s", mef_strerror(r));
+	return r;
+}
+
+int
+mefd_run(struct mefd *d)
+{
+	int r;
+
+	notify(d, "READY=1");
+	log_notice("mefd %s serving %s", MEFD_VERSION, d->conf->fqdn);
+	r = loop_run(d->loop);
+	log_notice("mefd stopped");
+	return r;
+}
+
+void
+mefd_teardown(struct mefd *d)
+{
+	d->coap = coapb_free(d->coap);
+	d->https_psk = httpb_free(d->https_psk);
+	d->https_cert = httpb_free(d->https_cert);
+	d->loop = loop_free(d->loop);
+	d->store = store_close(d->store);
+	d->kek = secret_free(d->kek);
+	d->conf = conf_free(d->conf);
+	mefd_retired_free(d);
+}
