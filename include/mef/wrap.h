@@ -23,8 +23,19 @@
 int wrap_seal(const struct mef_secret *kek, const char *aad, const uint8_t *pt, size_t pt_len,
 	      uint8_t **ret_blob, size_t *ret_len);
 
-/* Opens a blob; *ret is a new secret. MEF_EAUTH if the tag, KEK or aad do not match. */
+/*
+ * Opens a blob; *ret is a new secret. MEF_EAUTH if the tag, KEK or aad do not
+ * match; MEF_EINVAL for a blob shorter than WRAP_OVERHEAD, an unknown version
+ * byte, a KEK that is not 32 bytes, or a NULL/empty aad.
+ */
 int wrap_open(const struct mef_secret *kek, const char *aad, const uint8_t *blob, size_t blob_len,
 	      struct mef_secret **ret);
+
+/*
+ * For tests (known-answer checks): wrap_seal with a caller-chosen 12-byte
+ * nonce. Production code must use wrap_seal; a repeated nonce breaks GCM.
+ */
+int wrap_seal_with_nonce(const struct mef_secret *kek, const char *aad, const uint8_t nonce[12],
+			 const uint8_t *pt, size_t pt_len, uint8_t **ret_blob, size_t *ret_len);
 
 #endif
