@@ -1,0 +1,828 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The CoAP binding on libcoap 4.3.1 (OpenSSL): one context with a DTLS (udp)
+ * and a TLS (tcp, RFC 8323) endpoint per [coap] listen address, serving PSK
+ * and certificate clients at once. A session is served only after
+ * mef_session_established() accepted it at handshake completion; every
+ * request goes through one catch-all handler into router_dispatch().
+ * All libcoap calls run on the daemon's loop thread (libcoap is not thread safe).
+ */
+#include <coap3/coap.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "mef/err.h"
+#include "mef/log.h"
+#include "mef/loop.h"
+#include "mef/mefd.h"
+#include "mef/net.h"
+#include "mef/req.h"
+#include "mef/secret.h"
+#include "mef/tlsx.h"
+
+/* oneM2M CoAP options, TS-0008 Table 6.2.2.4-1 (decisions §4) */
+#define COAPB_OPT_TY 267
+#define COAPB_OPT_RVI 271
+#define COAPB_OPT_FR 279
+#define COAPB_OPT_RQI 283
+#define COAPB_OPT_RSC 307
+
+#define COAPB_CF_JSON 50
+#define COAPB_CF_ONEM2M_JSON 10001
+
+#define COAPB_PATH_MAX 1024
+#define COAPB_QUERY_MAX 1024
+
+/* Per-session state, the app data of a server coap_session_t. */
+struct coapb_sess {
+	struct mef_peer peer;
+	struct coapb *cb;
+	coap_session_t *session;
+	struct mef_secret *psk;     /* lent to libcoap while the handshake runs */
+	coap_bin_const_t psk_bin;
+	bool connected;             /* handshake completed */
+	bool refusal_counted;       /* refusal already counted/logged once */
+	bool closing;               /* refused: close from the after hook */
+	struct coapb_sess *next;
+	struct coapb_sess **pprev;
+};
+
+struct coapb {
+	struct mefd *d;
+	coap_context_t *ctx;
+	int fd;
+	bool accepting;
+	char *cert;                 /* PKI file names; libcoap keeps pointers to them */
+	char *key;
+	char *ca;
+	uint8_t dummy_psk[32];      /* see coapb_set_psk */
+	struct coapb_sess *sessions;
+};
+
+/* Copies for the request being handled: struct mef_req points into these. */
+struct coapb_reqbuf {
+	char path[COAPB_PATH_MAX];
+	char query[COAPB_QUERY_MAX];
+	char origin[MEF_ID_MAX];
+	char rqi[MEF_ID_MAX];
+	char rvi[16];
+};
+
+static const struct {
+	coap_pdu_code_t code;
+	enum mef_op op;
+} coapb_methods[] = {
+	{COAP_REQUEST_CODE_GET, MEF_OP_RETRIEVE},
+	{COAP_REQUEST_CODE_POST, MEF_OP_CREATE},
+	{COAP_REQUEST_CODE_PUT, MEF_OP_UPDATE},
+	{COAP_REQUEST_CODE_DELETE, MEF_OP_DELETE},
+};
+
+static const struct {
+	unsigned cf;
+	enum mef_ctype ct;
+} coapb_formats[] = {
+	{COAPB_CF_JSON, CT_JSON},
+	{COAPB_CF_ONEM2M_JSON, CT_ONEM2M_JSON},
+};
+
+/* ---- logging ---- */
+
+/*
+ * libcoap logs per-peer handshake failures at warning; those are the
+ * client's problem, so they go to info here, and libcoap's own errors to warning.
+ */
+static void
+coapb_log_handler(coap_log_t level, const char *message)
+{
+	enum log_level lvl = LOG_LVL_DEBUG;
+	size_t n = strlen(message);
+
+	if (level <= LOG_ERR)
+		lvl = LOG_LVL_WARN;
+	else if (level <= LOG_NOTICE)
+		lvl = LOG_LVL_INFO;
+	while (n && (message[n - 1] == '\n' || message[n - 1] == '\r'))
+		n--;
+	log_write(lvl, "libcoap", "%.*s", (int)n, message);
+}
+
+/* ---- per-session state ---- */
+
+static enum mef_transport
+coapb_transport(coap_session_t *session)
+{
+	return coap_session_get_proto(session) == COAP_PROTO_TLS ? TR_COAP_TLS : TR_DTLS;
+}
+
+/* The session's state, created on first use (PSK callback or handshake end). */
+static struct coapb_sess *
+coapb_sess_get(struct coapb *c, coap_session_t *session)
+{
+	struct coapb_sess *s = coap_session_get_app_data(session);
+
+	if (s)
+		return s;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->cb = c;
+	s->session = session;
+	s->peer.transport = coapb_transport(session);
+	coap_print_addr(coap_session_get_addr_remote(session), (unsigned char *)s->peer.addr,
+			sizeof(s->peer.addr));
+	s->next = c->sessions;
+	if (s->next)
+		s->next->pprev = &s->next;
+	s->pprev = &c->sessions;
+	c->sessions = s;
+	coap_session_set_app_data(session, s);
+	return s;
+}
+
+/* The (D)TLS session is gone: nothing may be served or exported any more. */
+static void
+coapb_sess_closed(struct coapb_sess *s)
+{
+	s->peer.established = false;
+	s->peer.tls.session = NULL;
+	s->psk = secret_free(s->psk);
+}
+
+static void
+coapb_sess_free(struct coapb_sess *s)
+{
+	*s->pprev = s->next;
+	if (s->next)
+		s->next->pprev = s->pprev;
+	if (s->session)
+		coap_session_set_app_data(s->session, NULL);
+	s->psk = secret_free(s->psk);
+	secret_wipe(&s->peer, sizeof(s->peer));
+	free(s);
+}
+
+/* ---- handshake ---- */
+
+/* Counts a refusal once per session (the PSK lookup logs its own). */
+static void
+coapb_refused(struct coapb_sess *s, const char *why)
+{
+	if (s->refusal_counted)
+		return;
+	s->refusal_counted = true;
+	mef_handshake_refused(s->cb->d, s->peer.transport, s->peer.addr, why);
+}
+
+/* Nothing below (D)TLS 1.2 (decisions §2); DTLS versions count downwards. */
+static bool
+coapb_version_ok(const SSL *ssl)
+{
+	int v = SSL_version(ssl);
+
+	if (SSL_is_dtls(ssl))
+		return v == DTLS1_2_VERSION;
+	return v >= TLS1_2_VERSION;
+}
+
+/*
+ * validate_id_call_back: libcoap 4.3.1 copies the returned key into its
+ * session (coap_dtls_psk_server_callback), so ours only has to outlive the
+ * call; it is kept per session and wiped at handshake end or close.
+ */
+static const coap_bin_const_t *
+coapb_psk_cb(coap_bin_const_t *identity, coap_session_t *session, void *arg)
+{
+	struct coapb *c = arg;
+	struct coapb_sess *s = coapb_sess_get(c, session);
+	coap_tls_library_t lib;
+	const SSL *ssl = coap_session_get_tls(session, &lib);
+	char id[MEF_ID_MAX];
+
+	if (!s || !c->accepting)
+		return NULL;
+	if (ssl && lib == COAP_TLS_LIBRARY_OPENSSL && !coapb_version_ok(ssl)) {
+		coapb_refused(s, "protocol below (D)TLS 1.2");
+		return NULL;
+	}
+	if (identity->length == 0 || identity->length >= sizeof(id) ||
+	    memchr(identity->s, '\0', identity->length)) {
+		coapb_refused(s, "malformed PSK identity");
+		return NULL;
+	}
+	memcpy(id, identity->s, identity->length);
+	id[identity->length] = '\0';
+	s->psk = secret_free(s->psk);
+	if (mef_psk_lookup(c->d, s->peer.transport, s->peer.addr, id, &s->psk) != 0) {
+		s->refusal_counted = true; /* mef_psk_lookup logged and counted it */
+		return NULL;
+	}
+	s->psk_bin.s = s->psk->p;
+	s->psk_bin.length = s->psk->len;
+	return &s->psk_bin;
+}
+
+/* Fills transport identity: certificate SANs, else the PSK identity. */
+static int
+coapb_identify(struct coapb_sess *s, SSL *ssl)
+{
+	const coap_bin_const_t *id;
+
+	if (!coapb_version_ok(ssl))
+		return MEF_EAUTH;
+	tlsx_sni(&s->peer.tls, s->peer.sni, sizeof(s->peer.sni));
+	if (SSL_get0_peer_certificate(ssl)) {
+		s->peer.n_sans = tlsx_peer_sans(&s->peer.tls, s->peer.sans);
+		return s->peer.n_sans > 0 ? 0 : MEF_EAUTH;
+	}
+	id = coap_session_get_psk_identity(s->session);
+	if (!id || id->length == 0 || id->length >= sizeof(s->peer.psk_identity) ||
+	    memchr(id->s, '\0', id->length))
+		return MEF_EAUTH;
+	memcpy(s->peer.psk_identity, id->s, id->length);
+	s->peer.psk_identity[id->length] = '\0';
+	return 0;
+}
+
+/*
+ * COAP_EVENT_DTLS_CONNECTED (DTLS and, in 4.3.1, TLS over TCP too). A refused
+ * session is only marked here: libcoap still touches it after this event
+ * (coap_session_connected), so the close happens in the after hook.
+ */
+static void
+coapb_on_connected(struct coapb *c, coap_session_t *session)
+{
+	struct coapb_sess *s = coapb_sess_get(c, session);
+	coap_tls_library_t lib;
+	SSL *ssl;
+
+	if (!s)
+		return; /* no state: every request on it gets 4.01 */
+	s->connected = true;
+	s->psk = secret_free(s->psk);
+	ssl = coap_session_get_tls(session, &lib);
+	s->peer.tls.lib = TLS_LIB_OPENSSL;
+	s->peer.tls.session = ssl;
+	if (!ssl || lib != COAP_TLS_LIBRARY_OPENSSL || !c->accepting) {
+		s->closing = true;
+		return;
+	}
+	if (coapb_identify(s, ssl) != 0) {
+		coapb_refused(s, "no usable identity in the handshake");
+		s->closing = true;
+		return;
+	}
+	log_debug("%s %s %s %s", transport_name(s->peer.transport), s->peer.addr,
+		  tlsx_version(&s->peer.tls), tlsx_cipher(&s->peer.tls));
+	if (mef_session_established(c->d, &s->peer) != 0)
+		s->closing = true;
+}
+
+static int
+coapb_event(coap_session_t *session, const coap_event_t event)
+{
+	struct coapb *c = coap_get_app_data(coap_session_get_context(session));
+	struct coapb_sess *s = coap_session_get_app_data(session);
+
+	switch (event) {
+	case COAP_EVENT_DTLS_CONNECTED:
+		coapb_on_connected(c, session);
+		break;
+	case COAP_EVENT_DTLS_ERROR:
+		s = coapb_sess_get(c, session);
+		if (s && !s->connected)
+			coapb_refused(s, "TLS alert during the handshake");
+		break;
+	case COAP_EVENT_DTLS_CLOSED:
+	case COAP_EVENT_TCP_CLOSED:
+	case COAP_EVENT_TCP_FAILED:
+	case COAP_EVENT_SESSION_CLOSED:
+	case COAP_EVENT_SESSION_FAILED:
+		if (s)
+			coapb_sess_closed(s);
+		break;
+	case COAP_EVENT_SERVER_SESSION_DEL:
+		if (s)
+			coapb_sess_free(s);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* After each loop wake: close the sessions refused at handshake end. */
+static void
+coapb_after(struct loop *l, void *ctx)
+{
+	struct coapb *c = ctx;
+	struct coapb_sess *next;
+
+	(void)l;
+	for (struct coapb_sess *s = c->sessions; s; s = next) {
+		next = s->next;
+		if (!s->closing || !s->peer.tls.session)
+			continue;
+		s->closing = false;
+		s->peer.tls.session = NULL;
+		/* sends close_notify and frees the SSL; later records are dropped */
+		coap_session_disconnected(s->session, COAP_NACK_TLS_FAILED);
+	}
+}
+
+/* ---- requests ---- */
+
+static int
+coapb_opt_str(const coap_pdu_t *pdu, coap_option_num_t num, char *out, size_t outlen,
+	      const char **ret)
+{
+	coap_opt_iterator_t it;
+	coap_opt_t *o = coap_check_option(pdu, num, &it);
+	size_t len;
+
+	if (!o) {
+		*ret = NULL;
+		return 0;
+	}
+	len = coap_opt_length(o);
+	if (len >= outlen || memchr(coap_opt_value(o), '\0', len))
+		return MEF_EINVAL;
+	memcpy(out, coap_opt_value(o), len);
+	out[len] = '\0';
+	*ret = out;
+	return 0;
+}
+
+static int
+coapb_opt_uint(const coap_pdu_t *pdu, coap_option_num_t num, long *ret)
+{
+	coap_opt_iterator_t it;
+	coap_opt_t *o = coap_check_option(pdu, num, &it);
+
+	if (!o) {
+		*ret = -1;
+		return 0;
+	}
+	if (coap_opt_length(o) > 4)
+		return MEF_EINVAL;
+	*ret = (long)coap_decode_var_bytes(coap_opt_value(o), coap_opt_length(o));
+	return 0;
+}
+
+/*
+ * Uri-Path options joined with '/'. CoAP carries each segment decoded, so a
+ * segment holding '/' or NUL would change the path's meaning: refused.
+ */
+static int
+coapb_path(const coap_pdu_t *pdu, char *out, size_t outlen)
+{
+	coap_opt_filter_t f;
+	coap_opt_iterator_t it;
+	coap_opt_t *o;
+	size_t n = 0;
+
+	coap_option_filter_clear(&f);
+	coap_option_filter_set(&f, COAP_OPTION_URI_PATH);
+	coap_option_iterator_init(pdu, &it, &f);
+	while ((o = coap_option_next(&it))) {
+		size_t len = coap_opt_length(o);
+		const uint8_t *v = coap_opt_value(o);
+
+		if (memchr(v, '/', len) || memchr(v, '\0', len) || n + 1 + len >= outlen)
+			return MEF_EINVAL;
+		out[n++] = '/';
+		memcpy(out + n, v, len);
+		n += len;
+	}
+	if (n == 0)
+		out[n++] = '/';
+	out[n] = '\0';
+	return 0;
+}
+
+static enum mef_ctype
+coapb_ctype(long cf)
+{
+	if (cf < 0)
+		return CT_NONE;
+	for (size_t i = 0; i < sizeof(coapb_formats) / sizeof(coapb_formats[0]); i++)
+		if (coapb_formats[i].cf == (unsigned long)cf)
+			return coapb_formats[i].ct;
+	return CT_OTHER;
+}
+
+static enum mef_op
+coapb_op(coap_pdu_code_t code)
+{
+	for (size_t i = 0; i < sizeof(coapb_methods) / sizeof(coapb_methods[0]); i++)
+		if (coapb_methods[i].code == code)
+			return coapb_methods[i].op;
+	return MEF_OP_NONE;
+}
+
+/* Options and query into req; returns 0 or the CoAP code (class*100+detail) to answer. */
+static int
+coapb_parse(const coap_pdu_t *in, const coap_string_t *query, struct coapb_reqbuf *b,
+	    struct mef_req *req)
+{
+	long ty, cf;
+
+	req->op = coapb_op(coap_pdu_get_code(in));
+	if (req->op == MEF_OP_NONE)
+		return 405;
+	if (coapb_path(in, b->path, sizeof(b->path)) != 0)
+		return 400;
+	req->path = b->path;
+	req->query = NULL;
+	if (query && query->length) {
+		if (query->length >= sizeof(b->query) || memchr(query->s, '\0', query->length))
+			return 400;
+		memcpy(b->query, query->s, query->length);
+		b->query[query->length] = '\0';
+		req->query = b->query;
+	}
+	if (coapb_opt_str(in, COAPB_OPT_FR, b->origin, sizeof(b->origin), &req->origin) != 0 ||
+	    coapb_opt_str(in, COAPB_OPT_RQI, b->rqi, sizeof(b->rqi), &req->rqi) != 0 ||
+	    coapb_opt_str(in, COAPB_OPT_RVI, b->rvi, sizeof(b->rvi), &req->rvi) != 0 ||
+	    coapb_opt_uint(in, COAPB_OPT_TY, &ty) != 0 ||
+	    coapb_opt_uint(in, COAP_OPTION_CONTENT_FORMAT, &cf) != 0)
+		return 400;
+	req->ty = (int)ty;
+	req->ctype = coapb_ctype(cf);
+	return 0;
+}
+
+static unsigned
+coapb_cf_of(enum mef_ctype ct)
+{
+	for (size_t i = 0; i < sizeof(coapb_formats) / sizeof(coapb_formats[0]); i++)
+		if (coapb_formats[i].ct == ct)
+			return coapb_formats[i].cf;
+	return COAPB_CF_JSON;
+}
+
+static void
+coapb_add_uint(coap_pdu_t *out, coap_option_num_t num, unsigned v)
+{
+	uint8_t buf[4];
+
+	coap_add_option(out, num, coap_encode_var_safe(buf, sizeof(buf), v), buf);
+}
+
+/* Content-Location of a 201 as Location-Path options, one per segment. */
+static void
+coapb_add_location(coap_pdu_t *out, const char *loc)
+{
+	while (*loc) {
+		size_t len;
+
+		loc += strspn(loc, "/");
+		len = strcspn(loc, "/?");
+		if (len)
+			coap_add_option(out, COAP_OPTION_LOCATION_PATH, len, (const uint8_t *)loc);
+		loc += len;
+		if (*loc == '?')
+			break;
+	}
+}
+
+static void
+coapb_release(coap_session_t *session, void *body)
+{
+	(void)session;
+	free(body);
+}
+
+static void
+coapb_respond(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
+	      const coap_string_t *query, coap_pdu_t *out, const struct mef_req *req,
+	      struct mef_resp *resp)
+{
+	int code = rsc_to_coap(resp->rsc, req->op);
+	char *body = resp->body;
+
+	coap_pdu_set_code(out, (coap_pdu_code_t)COAP_RESPONSE_CODE(code));
+	coapb_add_location(out, resp->location);
+	if (resp->ty >= 0)
+		coapb_add_uint(out, COAPB_OPT_TY, (unsigned)resp->ty);
+	if (req->rqi)
+		coap_add_option(out, COAPB_OPT_RQI, strlen(req->rqi), (const uint8_t *)req->rqi);
+	coapb_add_uint(out, COAPB_OPT_RSC, (unsigned)resp->rsc);
+	if (!body || !resp->body_len) {
+		if (resp->max_age)
+			coapb_add_uint(out, COAP_OPTION_MAXAGE, resp->max_age);
+		return;
+	}
+	/* libcoap owns the body until the last block is sent (release frees it) */
+	resp->body = NULL;
+	if (!coap_add_data_large_response(r, session, in, out, query, coapb_cf_of(resp->ctype),
+					  resp->max_age ? (int)resp->max_age : -1, 0,
+					  resp->body_len, (const uint8_t *)body, coapb_release, body))
+		log_warn("%s: response body not added", coap_session_str(session));
+}
+
+static void
+coapb_request(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
+	      const coap_string_t *query, coap_pdu_t *out)
+{
+	struct coapb_sess *s = coap_session_get_app_data(session);
+	struct coapb_reqbuf b;
+	struct mef_req req = {0};
+	struct mef_resp resp;
+	size_t len = 0, offset = 0, total = 0;
+	const uint8_t *data = NULL;
+	int code;
+
+	/* an unauthenticated session learns nothing, not even the path's fate */
+	if (!s || !s->peer.established || s->closing) {
+		coap_pdu_set_code(out, COAP_RESPONSE_CODE_UNAUTHORIZED);
+		return;
+	}
+	code = coapb_parse(in, query, &b, &req);
+	if (code == 0 && coap_get_data_large(in, &len, &data, &offset, &total) &&
+	    total > s->cb->d->conf->body_max)
+		code = 413;
+	if (code) {
+		coap_pdu_set_code(out, (coap_pdu_code_t)COAP_RESPONSE_CODE(code));
+		return;
+	}
+	req.body = data;
+	req.body_len = len;
+	req.peer = &s->peer;
+	mef_resp_init(&resp);
+	router_dispatch(s->cb->d, &req, &resp);
+	coapb_respond(r, session, in, query, out, &req, &resp);
+	mef_resp_done(&resp);
+}
+
+/* ---- context setup ---- */
+
+static void
+coapb_io(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct coapb *c = ctx;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	coap_io_process(c->ctx, COAP_IO_NO_WAIT);
+}
+
+static void
+coapb_limits(struct coapb *c, const struct mef_conf *conf)
+{
+	coap_context_set_max_handshake_sessions(c->ctx, conf->max_handshakes);
+	coap_context_set_max_idle_sessions(c->ctx, conf->max_sessions);
+	coap_context_set_session_timeout(c->ctx, conf->session_timeout);
+	coap_context_set_csm_timeout(c->ctx, conf->handshake_timeout);
+}
+
+/*
+ * PSK for every identity through the callback. libcoap 4.3.1 only treats a
+ * ClientHello as PSK when a context key is set, so a random key nobody knows
+ * is installed; the callback always decides the real one.
+ */
+static int
+coapb_set_psk(struct coapb *c)
+{
+	coap_dtls_spsk_t sp;
+
+	memset(&sp, 0, sizeof(sp));
+	if (RAND_bytes(c->dummy_psk, sizeof(c->dummy_psk)) != 1)
+		return MEF_ECRYPTO;
+	sp.version = COAP_DTLS_SPSK_SETUP_VERSION;
+	sp.validate_id_call_back = coapb_psk_cb;
+	sp.id_call_back_arg = c;
+	sp.psk_info.key.s = c->dummy_psk;
+	sp.psk_info.key.length = sizeof(c->dummy_psk);
+	return coap_context_set_psk2(c->ctx, &sp) ? 0 : MEF_ECRYPTO;
+}
+
+/*
+ * Forces the protocol floor and the suites of decisions §2 on each handshake
+ * (libcoap 4.3.1 puts TLS 1.0 as the floor of its TCP context). Called from
+ * libcoap's ClientHello callback, before version and suite are chosen.
+ */
+static const char coapb_ciphers[] =
+	"PSK-AES128-CCM8:ECDHE-ECDSA-AES128-CCM8:"             /* DTLS mandatory */
+	"PSK-AES128-CBC-SHA256:ECDHE-ECDSA-AES128-SHA256:"     /* TLS mandatory */
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-CCM:"
+	"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"
+	"ECDHE-PSK-CHACHA20-POLY1305:ECDHE-PSK-AES128-CBC-SHA256:"
+	"PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:PSK-AES128-CCM:PSK-CHACHA20-POLY1305";
+
+static int
+coapb_tls_setup(void *tls, coap_dtls_pki_t *setup)
+{
+	SSL *ssl = tls;
+
+	(void)setup;
+	if (!ssl)
+		return 1;
+	if (!SSL_set_min_proto_version(ssl, SSL_is_dtls(ssl) ? DTLS1_2_VERSION : TLS1_2_VERSION) ||
+	    !SSL_set_cipher_list(ssl, coapb_ciphers))
+		return 0;
+	return 1;
+}
+
+static int
+coapb_strdup3(struct coapb *c, const struct mef_conf *conf)
+{
+	char *cert = strdup(conf->tls_certificate);
+	char *key = strdup(conf->tls_private_key);
+	char *ca = conf->tls_client_ca ? strdup(conf->tls_client_ca) : NULL;
+
+	if (!cert || !key || (conf->tls_client_ca && !ca)) {
+		free(cert);
+		free(key);
+		free(ca);
+		return MEF_ENOMEM;
+	}
+	free(c->cert);
+	free(c->key);
+	free(c->ca);
+	c->cert = cert;
+	c->key = key;
+	c->ca = ca;
+	return 0;
+}
+
+/*
+ * The certificate side. libcoap 4.3.1 keeps a copy of setup (with our file
+ * name pointers) and reads the PEM files at each handshake; CAs it adds to
+ * the context's trust store are never removed again.
+ */
+static int
+coapb_set_pki(struct coapb *c, const struct mef_conf *conf)
+{
+	coap_dtls_pki_t pk;
+	int rc;
+
+	if (!conf->tls_certificate || !conf->tls_private_key)
+		return 0;
+	rc = coapb_strdup3(c, conf);
+	if (rc)
+		return rc;
+	memset(&pk, 0, sizeof(pk));
+	pk.version = COAP_DTLS_PKI_SETUP_VERSION;
+	pk.verify_peer_cert = 1;
+	pk.check_common_ca = 1;
+	pk.cert_chain_validation = 1;
+	pk.cert_chain_verify_depth = 3;
+	pk.additional_tls_setup_call_back = coapb_tls_setup;
+	pk.pki_key.key_type = COAP_PKI_KEY_PEM;
+	pk.pki_key.key.pem.public_cert = c->cert;
+	pk.pki_key.key.pem.private_key = c->key;
+	pk.pki_key.key.pem.ca_file = c->ca;
+	if (!coap_context_set_pki(c->ctx, &pk))
+		return MEF_ECRYPTO;
+	return 0;
+}
+
+static int
+coapb_endpoints(struct coapb *c, const struct mef_conf *conf)
+{
+	static const coap_proto_t protos[] = {COAP_PROTO_DTLS, COAP_PROTO_TLS};
+
+	for (size_t i = 0; i < conf->n_coap_listen; i++) {
+		const struct conf_addr *ca = &conf->coap_listen[i];
+		coap_address_t a;
+
+		coap_address_init(&a);
+		memcpy(&a.addr, &ca->ss, ca->len);
+		a.size = ca->len;
+		for (size_t p = 0; p < sizeof(protos) / sizeof(protos[0]); p++) {
+			if (!coap_new_endpoint(c->ctx, &a, protos[p])) {
+				log_err("cannot listen on %s (%s)", ca->text,
+					protos[p] == COAP_PROTO_DTLS ? "udp" : "tcp");
+				return MEF_EIO;
+			}
+		}
+		log_info("CoAP listening on %s (DTLS udp, TLS tcp)", ca->text);
+	}
+	return 0;
+}
+
+static int
+coapb_context(struct coapb *c)
+{
+	coap_resource_t *r;
+	int rc;
+
+	c->ctx = coap_new_context(NULL);
+	if (!c->ctx)
+		return MEF_ENOMEM;
+	coap_set_app_data(c->ctx, c);
+	coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+	coapb_limits(c, c->d->conf);
+	coap_register_event_handler(c->ctx, coapb_event);
+	rc = coapb_set_psk(c);
+	if (rc == 0)
+		rc = coapb_set_pki(c, c->d->conf);
+	if (rc)
+		return rc;
+	r = coap_resource_unknown_init2(coapb_request, 0);
+	if (!r)
+		return MEF_ENOMEM;
+	coap_register_request_handler(r, COAP_REQUEST_GET, coapb_request);
+	coap_register_request_handler(r, COAP_REQUEST_POST, coapb_request);
+	coap_register_request_handler(r, COAP_REQUEST_DELETE, coapb_request);
+	coap_add_resource(c->ctx, r);
+	return coapb_endpoints(c, c->d->conf);
+}
+
+int
+coapb_new(struct mefd *d, struct coapb **ret)
+{
+	struct coapb *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return MEF_ENOMEM;
+	c->d = d;
+	c->fd = -1;
+	c->accepting = true;
+	coap_startup();
+	coap_set_log_handler(coapb_log_handler);
+	coap_set_log_level(log_get_level() >= LOG_LVL_DEBUG ? LOG_INFO : LOG_WARNING);
+	coap_dtls_set_log_level(log_get_level() >= LOG_LVL_DEBUG ? LOG_INFO : LOG_WARNING);
+	rc = coapb_context(c);
+	if (rc == 0) {
+		c->fd = coap_context_get_coap_fd(c->ctx);
+		rc = c->fd < 0 ? MEF_EIO : loop_add_fd(d->loop, c->fd, EPOLLIN, coapb_io, c);
+	}
+	if (rc == 0)
+		rc = loop_add_after(d->loop, coapb_after, c);
+	if (rc) {
+		coapb_free(c);
+		return rc;
+	}
+	*ret = c;
+	return 0;
+}
+
+int
+coapb_reload(struct coapb *c, const struct mef_conf *conf)
+{
+	int rc;
+
+	coapb_limits(c, conf);
+	rc = coapb_set_pki(c, conf);
+	if (rc)
+		log_warn("CoAP certificate reload failed: %s; old settings stay", mef_strerror(rc));
+	else
+		log_info("CoAP TLS files re-read; a removed client CA stays trusted until restart");
+	return rc;
+}
+
+/*
+ * libcoap 4.3.1 frees an endpoint's sessions with it, so the listening
+ * sockets stay open: new handshakes are refused instead while the
+ * established sessions finish.
+ */
+void
+coapb_stop_accepting(struct coapb *c)
+{
+	if (c)
+		c->accepting = false;
+}
+
+unsigned
+coapb_active(struct coapb *c)
+{
+	unsigned n = 0;
+
+	for (struct coapb_sess *s = c ? c->sessions : NULL; s; s = s->next)
+		if (s->peer.established)
+			n++;
+	return n;
+}
+
+struct coapb *
+coapb_free(struct coapb *c)
+{
+	if (!c)
+		return NULL;
+	if (c->fd >= 0)
+		loop_del_fd(c->d->loop, c->fd);
+	loop_del_hooks(c->d->loop, c);
+	if (c->ctx) {
+		/* no events into half-freed state: our list is freed below */
+		coap_register_event_handler(c->ctx, NULL);
+		coap_free_context(c->ctx);
+	}
+	while (c->sessions) {
+		c->sessions->session = NULL;
+		coapb_sess_free(c->sessions);
+	}
+	secret_wipe(c->dummy_psk, sizeof(c->dummy_psk));
+	free(c->cert);
+	free(c->key);
+	free(c->ca);
+	free(c);
+	return NULL;
+}
