@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The public store_* API: checks arguments, seals secrets under the KEK with
+ * aad naming the row ("client:<id>:psk", "group:<name>:secret", "ke:<keid>")
+ * and opens them again on the way out, then dispatches to the backend's
+ * struct store_ops. Backends never see a secret in clear.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mef/err.h"
+#include "mef/store.h"
+#include "mef/wrap.h"
+#include "store_internal.h"
+
+#define AAD_MAX (MEF_KEYID_MAX + MEF_ID_MAX + 32)
+
+int
+store_schema_version(void)
+{
+	return STORE_SCHEMA_VERSION;
+}
+
+/* A name we key rows by: non-empty and short enough for the fixed record fields. */
+static bool
+name_ok(const char *s, size_t max)
+{
+	return s && s[0] && strnlen(s, max) < max;
+}
+
+static bool
+targets_ok(const struct mef_target *t, size_t n)
+{
+	if (n > MEF_MAX_TARGETS)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!name_ok(t[i].id, MEF_ID_MAX))
+			return false;
+	return true;
+}
+
+static int
+seal(const struct store *s, const char *aad, const struct mef_secret *pt, struct store_blob *ret)
+{
+	if (!pt || !pt->p || pt->len == 0)
+		return MEF_EINVAL;
+	return wrap_seal(s->kek, aad, pt->p, pt->len, &ret->p, &ret->len);
+}
+
+/* Opens blob (and frees it in every case) into *ret. */
+static int
+unseal(const struct store *s, const char *aad, struct store_blob *blob, struct mef_secret **ret)
+{
+	int r = wrap_open(s->kek, aad, blob->p, blob->len, ret);
+
+	free(blob->p);
+	blob->p = NULL;
+	return r;
+}
+
+int
+store_open(const char *path, const struct mef_secret *kek, bool readonly, struct store **ret)
+{
+	struct store *s;
+	int r;
+
+	if (!path || !path[0] || !kek || kek->len != WRAP_KEK_LEN)
+		return MEF_EINVAL;
+	r = store_sqlite_ops.open(path, readonly, &s);
+	if (r < 0)
+		return r;
+	s->ops = &store_sqlite_ops;
+	s->kek = kek;
+	*ret = s;
+	return 0;
+}
+
+struct store *
+store_close(struct store *s)
+{
+	if (s)
+		s->ops->close(s);
+	return NULL;
+}
+
+/* --- clients --- */
+
+static bool
+client_ok(const struct client_rec *c)
+{
+	return name_ok(c->id, MEF_ID_MAX) && targets_ok(c->targets, c->n_targets);
+}
+
+int
+store_client_add(struct store *s, const struct client_rec *c, const struct mef_secret *psk)
+{
+	struct client_rec row = *c;
+	struct store_blob blob = { 0 };
+	char aad[AAD_MAX];
+	int r;
+
+	if (!client_ok(c))
+		return MEF_EINVAL;
+	if (c->kind == CRED_PSK) {
+		if (!name_ok(c->psk_identity, MEF_ID_MAX) || !psk)
+			return MEF_EINVAL;
+		snprintf(aad, sizeof(aad), "client:%s:psk", c->id);
+		if ((r = seal(s, aad, psk, &blob)) < 0)
+			return r;
+	} else if (c->kind != CRED_CERT || !name_ok(c->cert_san, MEF_ID_MAX) || psk) {
+		return MEF_EINVAL;
+	}
+	if (row.created == 0)
+		row.created = time(NULL);
+	r = s->ops->client_add(s, &row, blob.p ? &blob : NULL);
+	free(blob.p);
+	return r;
+}
+
+int
+store_client_update(struct store *s, const struct client_rec *c)
+{
+	if (!client_ok(c))
+		return MEF_EINVAL;
+	return s->ops->client_update(s, c);
+}
+
+int
+store_client_get(struct store *s, const char *id, struct client_rec *ret)
+{
+	if (!name_ok(id, MEF_ID_MAX))
+		return MEF_ENOTFOUND;
+	return s->ops->client_get(s, id, ret);
+}
+
+int
+store_client_find_psk(struct store *s, const char *identity, struct client_rec *ret,
+		      struct mef_secret **ret_psk)
+{
+	struct client_rec row;
+	struct store_blob blob = { 0 };
+	char aad[AAD_MAX];
+	int r;
+
+	if (!name_ok(identity, MEF_ID_MAX))
+		return MEF_ENOTFOUND;
+	if ((r = s->ops->client_find_psk(s, identity, &row, &blob)) < 0)
+		return r;
+	snprintf(aad, sizeof(aad), "client:%s:psk", row.id);
+	if ((r = unseal(s, aad, &blob, ret_psk)) < 0)
+		return r;
+	*ret = row;
+	return 0;
+}
+
+int
+store_client_find_cert(struct store *s, const char *san, struct client_rec *ret)
+{
+	if (!name_ok(san, MEF_ID_MAX))
+		return MEF_ENOTFOUND;
+	return s->ops->client_find_cert(s, san, ret);
+}
+
+int
+store_client_remove(struct store *s, const char *id)
+{
+	if (!name_ok(id, MEF_ID_MAX))
+		return MEF_ENOTFOUND;
+	return s->ops->client_remove(s, id);
+}
+
+int
+store_client_list(struct store *s, store_client_cb cb, void *ctx)
+{
+	return s->ops->client_list(s, cb, ctx);
+}
+
+int
+store_member_set_disabled(struct store *s, const char *id, bool disabled)
+{
+	if (!name_ok(id, MEF_ID_MAX))
+		return MEF_EINVAL;
+	return s->ops->member_set_disabled(s, id, disabled);
+}
+
+int
+store_member_is_disabled(struct store *s, const char *id, bool *ret)
+{
+	if (!name_ok(id, MEF_ID_MAX)) {
+		*ret = false;
+		return 0;
+	}
+	return s->ops->member_is_disabled(s, id, ret);
+}
+
+/* --- enrolment groups --- */
+
+int
+store_group_add(struct store *s, const struct group_rec *g, const struct mef_secret *secret)
+{
+	struct group_rec row = *g;
+	struct store_blob blob = { 0 };
+	char aad[AAD_MAX];
+	int r;
+
+	if (!name_ok(g->name, MEF_ID_MAX) || !name_ok(g->pattern, MEF_ID_MAX) ||
+	    !targets_ok(g->targets, g->n_targets) || !secret)
+		return MEF_EINVAL;
+	snprintf(aad, sizeof(aad), "group:%s:secret", g->name);
+	if ((r = seal(s, aad, secret, &blob)) < 0)
+		return r;
+	if (row.created == 0)
+		row.created = time(NULL);
+	r = s->ops->group_add(s, &row, &blob);
+	free(blob.p);
+	return r;
+}
+
+int
+store_group_get(struct store *s, const char *name, struct group_rec *ret)
+{
+	if (!name_ok(name, MEF_ID_MAX))
+		return MEF_ENOTFOUND;
+	return s->ops->group_get(s, name, ret);
+}
+
+int
+store_group_match(struct store *s, const char *kpm_id, struct group_rec *ret,
+		  struct mef_secret **ret_secret)
+{
+	struct group_rec row;
+	struct store_blob blob = { 0 };
+	char aad[AAD_MAX];
+	int r;
+
+	if (!name_ok(kpm_id, MEF_ID_MAX))
+		return MEF_ENOTFOUND;
+	if ((r = s->ops->group_match(s, kpm_id, &row, &blob)) < 0)
+		return r;
+	snprintf(aad, sizeof(aad), "group:%s:secret", row.name);
+	if ((r = unseal(s, aad, &blob, ret_secret)) < 0)
+		return r;
+	*ret = row;
+	return 0;
+}
+
+int
+store_group_remove(struct store *s, const char *name)
+{
+	if (!name_ok(name, MEF_ID_MAX))
+		return MEF_ENOTFOUND;
+	return s->ops->group_remove(s, name);
+}
+
+int
+store_group_list(struct store *s, store_group_cb cb, void *ctx)
+{
+	return s->ops->group_list(s, cb, ctx);
+}
+
+/* --- enrolment keys --- */
+
+int
+store_ke_put(struct store *s, const struct ke_rec *k, const struct mef_secret *ke)
+{
+	struct store_blob blob = { 0 };
+	char aad[AAD_MAX];
+	int r;
+
+	if (!name_ok(k->keid, MEF_KEYID_MAX) || !name_ok(k->client_id, MEF_ID_MAX))
+		return MEF_EINVAL;
+	snprintf(aad, sizeof(aad), "ke:%s", k->keid);
+	if ((r = seal(s, aad, ke, &blob)) < 0)
+		return r;
+	r = s->ops->ke_put(s, k, &blob);
+	free(blob.p);
+	return r;
+}
+
+int
+store_ke_get(struct store *s, const char *keid, struct ke_rec *ret, struct mef_secret **ret_ke)
+{
+	struct ke_rec row;
+	struct store_blob blob = { 0 };
+	char aad[AAD_MAX];
+	int r;
+
+	if (!name_ok(keid, MEF_KEYID_MAX))
+		return MEF_ENOTFOUND;
+	if ((r = s->ops->ke_get(s, keid, &row, ret_ke ? &blob : NULL)) < 0)
+		return r;
+	if (ret_ke) {
+		snprintf(aad, sizeof(aad), "ke:%s", row.keid);
+		if ((r = unseal(s, aad, &blob, ret_ke)) < 0)
+			return r;
+	}
+	*ret = row;
+	return 0;
+}
+
+struct ke_list_ctx {
+	const struct store *s;
+	store_ke_cb cb;
+	void *ctx;
+};
+
+static int
+ke_list_open(void *arg, const struct ke_rec *k, const struct store_blob *blob)
+{
+	struct ke_list_ctx *lc = arg;
+	struct mef_secret *ke = NULL;
+	char aad[AAD_MAX];
+	int r;
+
+	if (blob) {
+		snprintf(aad, sizeof(aad), "ke:%s", k->keid);
+		r = wrap_open(lc->s->kek, aad, blob->p, blob->len, &ke);
+		if (r < 0)
+			return r;
+	}
+	r = lc->cb(lc->ctx, k, ke);
+	secret_free(ke);
+	return r;
+}
+
+int
+store_ke_list(struct store *s, const char *client_id, bool with_secrets, store_ke_cb cb, void *ctx)
+{
+	struct ke_list_ctx lc = { .s = s, .cb = cb, .ctx = ctx };
+
+	if (client_id && !name_ok(client_id, MEF_ID_MAX))
+		return 0;
+	return s->ops->ke_list(s, client_id, with_secrets, ke_list_open, &lc);
+}
+
+int
+store_ke_revoke(struct store *s, const char *keid)
+{
+	if (!name_ok(keid, MEF_KEYID_MAX))
+		return MEF_ENOTFOUND;
+	return s->ops->ke_revoke(s, keid);
+}
+
+int
+store_ke_sweep(struct store *s, int64_t now, unsigned *ret_n)
+{
+	return s->ops->ke_sweep(s, now, ret_n);
+}

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The backend interface behind mef/store.h. store.c owns everything that is
+ * the same for every database (argument checks, wrapping secrets under the
+ * KEK with row-binding aad); a backend (store_sqlite.c; a PostgreSQL body
+ * later) only moves rows and opaque wrapped blobs. Private to src/store/.
+ */
+#ifndef MEF_STORE_INTERNAL_H
+#define MEF_STORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mef/store.h"
+
+/* Wrapped blob as it lives in a row; p is malloc()ed by the backend, caller frees. */
+struct store_blob {
+	uint8_t *p;
+	size_t len;
+};
+
+typedef int (*store_ke_raw_cb)(void *ctx, const struct ke_rec *k, const struct store_blob *blob);
+
+/*
+ * Every function returns 0 or a MEF_E* code: MEF_ENOTFOUND when the row does
+ * not exist, MEF_EEXIST on a uniqueness conflict, MEF_ESTORE otherwise.
+ * Out-parameters are written only on success.
+ */
+struct store_ops {
+	const char *name;
+	int (*open)(const char *path, bool readonly, struct store **ret);
+	void (*close)(struct store *s);
+
+	int (*client_add)(struct store *s, const struct client_rec *c, const struct store_blob *psk);
+	int (*client_update)(struct store *s, const struct client_rec *c);
+	int (*client_get)(struct store *s, const char *id, struct client_rec *ret);
+	int (*client_find_psk)(struct store *s, const char *identity, struct client_rec *ret,
+			       struct store_blob *ret_psk);
+	int (*client_find_cert)(struct store *s, const char *san, struct client_rec *ret);
+	int (*client_remove)(struct store *s, const char *id);
+	int (*client_list)(struct store *s, store_client_cb cb, void *ctx);
+
+	int (*member_set_disabled)(struct store *s, const char *id, bool disabled);
+	int (*member_is_disabled)(struct store *s, const char *id, bool *ret);
+
+	int (*group_add)(struct store *s, const struct group_rec *g, const struct store_blob *secret);
+	int (*group_get)(struct store *s, const char *name, struct group_rec *ret);
+	int (*group_match)(struct store *s, const char *kpm_id, struct group_rec *ret,
+			   struct store_blob *ret_secret);
+	int (*group_remove)(struct store *s, const char *name);
+	int (*group_list)(struct store *s, store_group_cb cb, void *ctx);
+
+	int (*ke_put)(struct store *s, const struct ke_rec *k, const struct store_blob *ke);
+	/* ret_ke NULL: the blob is not read. */
+	int (*ke_get)(struct store *s, const char *keid, struct ke_rec *ret, struct store_blob *ret_ke);
+	/* blob passed to cb only when with_blobs, else NULL. */
+	int (*ke_list)(struct store *s, const char *client_id, bool with_blobs, store_ke_raw_cb cb,
+		       void *ctx);
+	int (*ke_revoke)(struct store *s, const char *keid);
+	int (*ke_sweep)(struct store *s, int64_t now, unsigned *ret_n);
+};
+
+/* The common head of every backend's handle (embedded first). */
+struct store {
+	const struct store_ops *ops;
+	const struct mef_secret *kek; /* borrowed */
+};
+
+extern const struct store_ops store_sqlite_ops;
+
+/* Schema version written by this build (all backends agree on it). */
+#define STORE_SCHEMA_VERSION 1
+
+#endif
