@@ -88,4 +88,7 @@ int conf_parse_addr(const char *s, struct conf_addr *ret, const char **ret_why);
 /* Prints the effective configuration (every key, defaults included) in INI form. */
 void conf_dump(const struct mef_conf *c, FILE *out);
 
+/* Prints the key table (section, key, type, default, meaning) as a Markdown table, for docs/config.md. */
+void conf_doc(FILE *out);
+
 #endif
