@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The GnuTLS body of the tlsx_* interface (include/mef/tlsx.h): the RFC 5705
+ * exporter, version/cipher names, SNI and the peer certificate's
+ * subjectAltName values, for sessions libmicrohttpd runs on GnuTLS.
+ * Only src/net/tlsx.c calls these (through src/net/tls_internal.h).
+ */
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <gnutls/x509-ext.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "mef/err.h"
+#include "mef/log.h"
+#include "tls_internal.h"
+
+int
+tls_gnutls_export(void *session, const char *label, uint8_t *out, size_t len)
+{
+	int rc;
+
+	/* NULL context: "no context" (decisions §1.1), not an empty one */
+	rc = gnutls_prf_rfc5705((gnutls_session_t)session, strlen(label), label, 0, NULL, len,
+				(char *)out);
+	if (rc < 0) {
+		log_debug("gnutls_prf_rfc5705: %s", gnutls_strerror(rc));
+		return MEF_ECRYPTO;
+	}
+	return 0;
+}
+
+/* Same spelling as OpenSSL's SSL_get_version(), so logs read alike on both stacks. */
+static const struct {
+	gnutls_protocol_t v;
+	const char *name;
+} tls_gnutls_versions[] = {
+	{GNUTLS_TLS1_2, "TLSv1.2"},
+	{GNUTLS_TLS1_3, "TLSv1.3"},
+	{GNUTLS_DTLS1_2, "DTLSv1.2"},
+	{GNUTLS_DTLS1_0, "DTLSv1"},
+	{GNUTLS_TLS1_1, "TLSv1.1"},
+	{GNUTLS_TLS1_0, "TLSv1"},
+};
+
+const char *
+tls_gnutls_version(void *session)
+{
+	gnutls_protocol_t v = gnutls_protocol_get_version((gnutls_session_t)session);
+
+	for (size_t i = 0; i < sizeof(tls_gnutls_versions) / sizeof(tls_gnutls_versions[0]); i++)
+		if (tls_gnutls_versions[i].v == v)
+			return tls_gnutls_versions[i].name;
+	return "unknown";
+}
+
+const char *
+tls_gnutls_cipher(void *session)
+{
+	const char *name = gnutls_ciphersuite_get((gnutls_session_t)session);
+
+	/* IANA name ("TLS_PSK_WITH_AES_128_CBC_SHA256"); NULL before the handshake */
+	return name != NULL ? name : "unknown";
+}
+
+void
+tls_gnutls_sni(void *session, char *out, size_t outlen)
+{
+	char name[256];
+	size_t len = sizeof(name);
+	unsigned int type;
+
+	if (outlen == 0)
+		return;
+	out[0] = '\0';
+	if (gnutls_server_name_get((gnutls_session_t)session, name, &len, &type, 0) < 0 ||
+	    type != GNUTLS_NAME_DNS)
+		return;
+	snprintf(out, outlen, "%s", name);
+}
+
+/*
+ * An otherName value as GnuTLS returns it: the DER of the inner value. Only
+ * the string types are text; anything else is skipped (MEF_EUNSUPP).
+ * Definite short and long (up to 2 length bytes) forms are enough for 256.
+ */
+static int
+tls_gnutls_der_string(const uint8_t *p, size_t n, char *out, size_t outlen)
+{
+	static const uint8_t string_tags[] = {0x0c, 0x13, 0x16, 0x1a}; /* UTF8, Printable, IA5, Visible */
+	size_t hdr = 2, len;
+
+	if (n < 2 || memchr(string_tags, p[0], sizeof(string_tags)) == NULL)
+		return MEF_EUNSUPP;
+	len = p[1];
+	if (p[1] == 0x81 && n >= 3) {
+		len = p[2];
+		hdr = 3;
+	} else if (p[1] == 0x82 && n >= 4) {
+		len = ((size_t)p[2] << 8) | p[3];
+		hdr = 4;
+	} else if (p[1] & 0x80) {
+		return MEF_EINVAL;
+	}
+	if (hdr + len != n || len >= outlen || memchr(p + hdr, 0, len) != NULL)
+		return MEF_EINVAL;
+	memcpy(out, p + hdr, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* One SAN as text into out; MEF_EUNSUPP for types we do not report (IP, DN...). */
+static int
+tls_gnutls_one_san(unsigned type, const gnutls_datum_t *v, const gnutls_datum_t *oid, char *out,
+		   size_t outlen)
+{
+	char val[256];
+	int rc;
+
+	if (type == GNUTLS_SAN_URI || type == GNUTLS_SAN_DNSNAME) {
+		if (v->size >= outlen || memchr(v->data, 0, v->size) != NULL)
+			return MEF_EINVAL;
+		memcpy(out, v->data, v->size);
+		out[v->size] = '\0';
+		return 0;
+	}
+	if (type != GNUTLS_SAN_OTHERNAME || oid->data == NULL)
+		return MEF_EUNSUPP;
+	rc = tls_gnutls_der_string(v->data, v->size, val, sizeof(val));
+	if (rc == 0 && (size_t)snprintf(out, outlen, "%.*s:%s", (int)oid->size, (char *)oid->data,
+					val) >= outlen)
+		rc = MEF_EINVAL;
+	return rc;
+}
+
+/* Walks the subjectAltName extension of crt; a certificate without one has no SANs. */
+static int
+tls_gnutls_crt_sans(gnutls_x509_crt_t crt, char sans[TLSX_MAX_SANS][256])
+{
+	gnutls_subject_alt_names_t all;
+	gnutls_datum_t der = {NULL, 0};
+	int rc, n = 0;
+
+	rc = gnutls_x509_crt_get_extension_by_oid2(crt, "2.5.29.17", 0, &der, NULL);
+	if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+		return 0;
+	if (rc < 0)
+		return MEF_ECRYPTO;
+	if (gnutls_subject_alt_names_init(&all) < 0) {
+		gnutls_free(der.data);
+		return MEF_ENOMEM;
+	}
+	rc = gnutls_x509_ext_import_subject_alt_names(&der, all, 0);
+	for (unsigned i = 0; rc >= 0 && n < TLSX_MAX_SANS; i++) {
+		gnutls_datum_t v, oid = {NULL, 0};
+		unsigned type;
+
+		if (gnutls_subject_alt_names_get(all, i, &type, &v, &oid) < 0)
+			break;
+		if (tls_gnutls_one_san(type, &v, &oid, sans[n], sizeof(sans[n])) == 0)
+			n++;
+	}
+	gnutls_subject_alt_names_deinit(all);
+	gnutls_free(der.data);
+	return rc < 0 ? MEF_ECRYPTO : n;
+}
+
+int
+tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256])
+{
+	const gnutls_datum_t *chain;
+	unsigned int n_chain = 0;
+	gnutls_x509_crt_t crt;
+	int n;
+
+	chain = gnutls_certificate_get_peers((gnutls_session_t)session, &n_chain);
+	if (chain == NULL || n_chain == 0)
+		return 0;
+	if (gnutls_certificate_type_get((gnutls_session_t)session) != GNUTLS_CRT_X509)
+		return MEF_EUNSUPP;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return MEF_ENOMEM;
+	/* the first certificate of the chain is the peer's own */
+	if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) < 0)
+		n = MEF_ECRYPTO;
+	else
+		n = tls_gnutls_crt_sans(crt, sans);
+	gnutls_x509_crt_deinit(crt);
+	return n;
+}
