@@ -763,17 +763,26 @@ conf_defaults(struct conf_parser *p)
 	return 0;
 }
 
-/* Remembers the absolute file name and its directory; 0 or MEF_ENOMEM/MEF_EIO. */
+/*
+ * Remembers the absolute file name and its directory, without resolving
+ * symlinks: relative paths follow the name the operator gave. 0, MEF_ENOMEM,
+ * or MEF_EIO when the working directory is gone.
+ */
 static int
 conf_locate(struct conf_parser *p, const char *path)
 {
-	char *slash;
+	char *cwd, *slash;
 
-	p->c->path = realpath(path, NULL);
-	if (!p->c->path)
-		return errno == ENOMEM ? MEF_ENOMEM : MEF_EIO;
-	p->dir = strdup(p->c->path);
-	if (!p->dir)
+	if (path[0] == '/') {
+		p->c->path = strdup(path);
+	} else {
+		if (!(cwd = getcwd(NULL, 0)))
+			return errno == ENOMEM ? MEF_ENOMEM : MEF_EIO;
+		if (asprintf(&p->c->path, "%s/%s", cwd, path) < 0)
+			p->c->path = NULL;
+		free(cwd);
+	}
+	if (!p->c->path || !(p->dir = strdup(p->c->path)))
 		return MEF_ENOMEM;
 	slash = strrchr(p->dir, '/');
 	slash[slash == p->dir ? 1 : 0] = '\0';
@@ -797,6 +806,9 @@ conf_read(struct conf_parser *p, const char *path)
 		return MEF_ECONF;
 	}
 	if ((r = conf_locate(p, path)) != 0) {
+		if (r != MEF_ENOMEM)
+			conf_error(p, 0, NULL, NULL, "cannot resolve the current directory: %s",
+				   strerror(errno));
 		fclose(f);
 		return r == MEF_ENOMEM ? r : MEF_ECONF;
 	}

@@ -382,6 +382,30 @@ test_private_modes(void **state)
 	}
 }
 
+/* A relative config name is made absolute against the working directory, symlinks kept. */
+static void
+test_relative_name(void **state)
+{
+	struct mef_conf *c = NULL;
+	char old[PATH_MAX], *errs = NULL;
+
+	(void)state;
+	assert_int_equal(load(base, &c, &errs), 0);
+	conf_free(c);
+	free(errs);
+	assert_int_equal(mkdir(tpath("link"), 0755), 0);
+	assert_int_equal(symlink("../mefd.conf", tpath("link/mefd.conf")), 0);
+	assert_non_null(getcwd(old, sizeof(old)));
+	assert_int_equal(chdir(tmp), 0);
+	assert_int_equal(conf_load("mefd.conf", &c, stderr), 0);
+	assert_string_equal(c->path, tpath("mefd.conf"));
+	assert_string_equal(c->kek_file, tpath("kek.key"));
+	c = conf_free(c);
+	/* Through the link, "kek.key" means link/kek.key, which does not exist. */
+	assert_int_equal(conf_load("link/mefd.conf", &c, NULL), MEF_ECONF);
+	assert_int_equal(chdir(old), 0);
+}
+
 static void
 test_unreadable_config(void **state)
 {
@@ -587,6 +611,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_many_errors_one_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_private_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreadable_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relative_name, setup, teardown),
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test_setup_teardown(test_dump_round_trip, setup, teardown),
