@@ -22,12 +22,22 @@ def new_psk(n=24):
     return ascii_key, ascii_key.encode().hex()
 
 
+def _need(b):
+    if not os.access(b, os.X_OK):
+        pytest.fail(f"{b} is not built (MEFD_BUILD={harness.BUILD})")
+
+
 @pytest.fixture(scope="session")
 def binaries():
-    for b in (harness.MEFD, harness.MEFCTL):
-        if not os.access(b, os.X_OK):
-            pytest.fail(f"{b} is not built (MEFD_BUILD={harness.BUILD})")
-    return harness.MEFD, harness.MEFCTL
+    """mefd must exist (test_config needs nothing else)."""
+    _need(harness.MEFD)
+    return harness.MEFD
+
+
+@pytest.fixture(scope="session")
+def mefctl(binaries):
+    _need(harness.MEFCTL)
+    return harness.MEFCTL
 
 
 @pytest.fixture(scope="session")
@@ -51,7 +61,7 @@ class Enrolees:
 
 
 @pytest.fixture(scope="module")
-def mefd(binaries, pki, tmp_path_factory):
+def mefd(mefctl, pki, tmp_path_factory):
     d = harness.Mefd(tmp_path_factory.mktemp("mefd"), pki)
     d.start()
     d.enrolees = Enrolees(d, pki)
@@ -60,7 +70,7 @@ def mefd(binaries, pki, tmp_path_factory):
 
 
 @pytest.fixture
-def mefd_factory(binaries, pki, tmp_path):
+def mefd_factory(mefctl, pki, tmp_path):
     """Returns make(level="info", extra="", start=True) -> Mefd; all stopped at teardown."""
     made = []
 
