@@ -607,13 +607,22 @@ coapb_set_psk(struct coapb *c)
  * libcoap's ClientHello callback, before version and suite are chosen.
  */
 static const char coapb_ciphers[] =
-	"PSK-AES128-CCM8:ECDHE-ECDSA-AES128-CCM8:"             /* DTLS mandatory */
-	"PSK-AES128-CBC-SHA256:ECDHE-ECDSA-AES128-SHA256:"     /* TLS mandatory */
 	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
-	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-CCM:"
-	"ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:"
-	"ECDHE-PSK-CHACHA20-POLY1305:ECDHE-PSK-AES128-CBC-SHA256:"
-	"PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:PSK-AES128-CCM:PSK-CHACHA20-POLY1305";
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:"
+	"ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-PSK-CHACHA20-POLY1305:"
+	"ECDHE-ECDSA-AES128-CCM:PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:"
+	"PSK-CHACHA20-POLY1305:PSK-AES128-CCM:"
+	"ECDHE-ECDSA-AES128-CCM8:PSK-AES128-CCM8:"             /* DTLS mandatory */
+	"ECDHE-ECDSA-AES128-SHA256:PSK-AES128-CBC-SHA256";     /* TLS mandatory */
+
+/*
+ * TLS 1.3: an external PSK from the (old-style) PSK callback is bound to
+ * SHA-256, and OpenSSL ignores it when a SHA-384 suite was chosen first, so
+ * the SHA-256 suites come first and the server's order wins.
+ */
+static const char coapb_suites13[] =
+	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_CCM_SHA256:"
+	"TLS_AES_256_GCM_SHA384";
 
 static int
 coapb_tls_setup(void *tls, coap_dtls_pki_t *setup)
@@ -624,9 +633,17 @@ coapb_tls_setup(void *tls, coap_dtls_pki_t *setup)
 	if (!ssl)
 		return 1;
 	if (!SSL_set_min_proto_version(ssl, SSL_is_dtls(ssl) ? DTLS1_2_VERSION : TLS1_2_VERSION) ||
-	    !SSL_set_cipher_list(ssl, coapb_ciphers))
+	    !SSL_set_cipher_list(ssl, coapb_ciphers) || !SSL_set_ciphersuites(ssl, coapb_suites13))
 		return 0;
-	return 1;
+	SSL_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+	/*
+	 * No resumption: a resumed session skips the PSK callback (no identity)
+	 * and every bootstrap must be a full handshake. The id context is still
+	 * needed, or OpenSSL refuses TLS 1.3 PSK next to peer verification.
+	 */
+	SSL_set_num_tickets(ssl, 0);
+	SSL_CTX_set_session_cache_mode(SSL_get_SSL_CTX(ssl), SSL_SESS_CACHE_OFF);
+	return SSL_set_session_id_context(ssl, (const unsigned char *)"mefd", 4);
 }
 
 static int
