@@ -54,13 +54,30 @@ tls_gnutls_version(void *session)
 	return "unknown";
 }
 
+/*
+ * gnutls_ciphersuite_get() says NULL while the handshake runs (our hook sits
+ * at its very end), so look the negotiated algorithms up in GnuTLS's suite
+ * table; TLS 1.3 suites carry no key exchange there.
+ */
 const char *
 tls_gnutls_cipher(void *session)
 {
-	const char *name = gnutls_ciphersuite_get((gnutls_session_t)session);
+	gnutls_session_t s = (gnutls_session_t)session;
+	gnutls_kx_algorithm_t kx, want_kx = gnutls_kx_get(s);
+	gnutls_cipher_algorithm_t c;
+	gnutls_mac_algorithm_t m;
+	gnutls_protocol_t v;
+	unsigned char id[2];
+	const char *name = gnutls_ciphersuite_get(s);
 
-	/* IANA name ("TLS_PSK_WITH_AES_128_CBC_SHA256"); NULL before the handshake */
-	return name != NULL ? name : "unknown";
+	if (name != NULL)
+		return name;
+	if (gnutls_protocol_get_version(s) == GNUTLS_TLS1_3)
+		want_kx = GNUTLS_KX_UNKNOWN;
+	for (size_t i = 0; (name = gnutls_cipher_suite_info(i, id, &kx, &c, &m, &v)) != NULL; i++)
+		if (kx == want_kx && c == gnutls_cipher_get(s) && m == gnutls_mac_get(s))
+			return name;
+	return "unknown";
 }
 
 void
@@ -169,7 +186,7 @@ int
 tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256])
 {
 	const gnutls_datum_t *chain;
-	unsigned int n_chain = 0;
+	unsigned int n_chain = 0, status = 0;
 	gnutls_x509_crt_t crt;
 	int n;
 
@@ -178,6 +195,10 @@ tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256])
 		return 0;
 	if (gnutls_certificate_type_get((gnutls_session_t)session) != GNUTLS_CRT_X509)
 		return MEF_EUNSUPP;
+	/* only a chain that verifies may name anyone (as tls_openssl_peer_sans) */
+	if (gnutls_certificate_verify_peers3((gnutls_session_t)session, NULL, &status) < 0 ||
+	    status != 0)
+		return MEF_EAUTH;
 	if (gnutls_x509_crt_init(&crt) < 0)
 		return MEF_ENOMEM;
 	/* the first certificate of the chain is the peer's own */
