@@ -78,7 +78,9 @@ struct ke_rec {
 /*
  * Opens (creating and migrating if needed) the store at path. kek is
  * borrowed and must outlive the store. readonly opens without migrating
- * (--check-config). 0 or MEF_ESTORE / MEF_ENOMEM.
+ * (--check-config): the file must then exist at this build's schema version.
+ * The file is created mode 0600. 0, MEF_EINVAL (kek not WRAP_KEK_LEN bytes),
+ * MEF_ESTORE or MEF_ENOMEM.
  */
 int store_open(const char *path, const struct mef_secret *kek, bool readonly, struct store **ret);
 /* Closes; accepts NULL; returns NULL. */
@@ -97,9 +99,14 @@ int store_client_find_psk(struct store *s, const char *identity, struct client_r
 			  struct mef_secret **ret_psk);
 /* Finds the client whose registered cert SAN equals san (exact). */
 int store_client_find_cert(struct store *s, const char *san, struct client_rec *ret);
+/* Removes the client, its targets and its Ke records in one transaction. MEF_ENOTFOUND. */
 int store_client_remove(struct store *s, const char *id);
 typedef int (*store_client_cb)(void *ctx, const struct client_rec *c);
-/* Calls cb for each client ordered by id; a non-zero cb return stops and is returned. */
+/*
+ * Calls cb for each client ordered by id; a non-zero cb return stops and is
+ * returned. The *_list functions must not be re-entered from their own cb
+ * (each keeps one prepared statement open while it iterates).
+ */
 int store_client_list(struct store *s, store_client_cb cb, void *ctx);
 
 /* Disable flags for identities that are not individual clients (group members). */
@@ -117,7 +124,10 @@ typedef int (*store_group_cb)(void *ctx, const struct group_rec *g);
 int store_group_list(struct store *s, store_group_cb cb, void *ctx);
 
 /* --- enrolment keys --- */
-/* Stores a Ke durably (committed and synced before return). MEF_EEXIST if keid exists. */
+/*
+ * Ke records are not tied to a client row (group members have none).
+ * Stores a Ke durably (committed and synced before return). MEF_EEXIST if keid exists.
+ */
 int store_ke_put(struct store *s, const struct ke_rec *k, const struct mef_secret *ke);
 /* keid must be canonical. *ret_ke may be NULL if the key is not wanted. */
 int store_ke_get(struct store *s, const char *keid, struct ke_rec *ret, struct mef_secret **ret_ke);

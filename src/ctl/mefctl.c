@@ -177,8 +177,8 @@ is_placeholder(const char *w)
 }
 
 /*
- * How well the positional words fit v: -1 if a literal differs, else the
- * number of literals matched; *ret_exact when the counts agree too.
+ * How well the positional words fit v: the number of leading literal words
+ * that match; *ret_exact when every word matches and the counts agree.
  */
 static int
 verb_fit(const struct ctl_verb *v, char **words, size_t n, const char **ret_arg, bool *ret_exact)
@@ -195,7 +195,7 @@ verb_fit(const struct ctl_verb *v, char **words, size_t n, const char **ret_arg,
 			continue;
 		}
 		if (i >= n || strcmp(w, words[i]) != 0)
-			return i >= n ? lit : -1;
+			return lit;
 		lit++;
 	}
 	*ret_exact = i == n;
@@ -224,7 +224,7 @@ verb_find(char **words, size_t n, const char **ret_arg)
 		ctl_usage("unknown verb '%s'", words[0]);
 		print_help(stderr);
 	} else {
-		ctl_usage("incomplete command or wrong number of arguments");
+		ctl_usage("unknown or incomplete command");
 	}
 	for (size_t i = 0; best > 0 && i < N_VERBS; i++)
 		if (fit[i] == best)
