@@ -67,13 +67,16 @@ struct httpb {
 	enum mef_transport tr;
 	struct httpb_inst *cur;
 	struct httpb_inst *draining[HTTPB_MAX_DRAINING];
+	unsigned half_open;         /* handshakes not yet established, all instances */
 	bool hooks;
 };
 
 /* Per TLS connection (MHD's socket context). */
 struct httpb_conn {
 	struct httpb_inst *inst;
+	struct MHD_Connection *c;
 	struct mef_peer peer;
+	bool half_open;  /* counted in httpb.half_open */
 	bool psk_found;  /* a key went to GnuTLS: failing after this means a wrong key */
 	bool cert_ok;    /* the verify callback accepted the client certificate */
 	bool refused;    /* refusal already counted and logged */
@@ -134,6 +137,16 @@ httpb_refuse(struct httpb_conn *hc, const char *why)
 		return;
 	hc->refused = true;
 	mef_handshake_refused(hc->inst->h->d, hc->peer.transport, hc->peer.addr, why);
+}
+
+/* The handshake is over (established or gone): it no longer counts as half-open. */
+static void
+httpb_conn_settled(struct httpb_conn *hc)
+{
+	if (hc->half_open) {
+		hc->half_open = false;
+		hc->inst->h->half_open--;
+	}
 }
 
 /* ---- TLS: PSK lookup, certificate verification, handshake completion ---- */
@@ -268,6 +281,9 @@ httpb_hs_hook(gnutls_session_t s, unsigned int htype, unsigned when, unsigned in
 		hc->refused = true; /* the core logged and counted it */
 		return GNUTLS_E_USER_ERROR;
 	}
+	httpb_conn_settled(hc);
+	MHD_set_connection_option(hc->c, MHD_CONNECTION_OPTION_TIMEOUT,
+				  hc->inst->h->d->conf->session_timeout);
 	return 0;
 }
 
@@ -290,6 +306,12 @@ httpb_conn_open(struct httpb_inst *inst, struct MHD_Connection *c, void **socket
 	}
 	s = ci->tls_session;
 	hc->inst = inst;
+	hc->c = c;
+	hc->half_open = true;
+	inst->h->half_open++;
+	/* [limits] handshake_timeout until established, session_timeout after */
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
+				  inst->h->d->conf->handshake_timeout);
 	hc->peer.transport = inst->h->tr;
 	hc->peer.tls.lib = TLS_LIB_GNUTLS;
 	hc->peer.tls.session = s;
@@ -308,11 +330,28 @@ httpb_conn_close(struct httpb_inst *inst, struct httpb_conn *hc)
 	inst->active--;
 	if (hc == NULL)
 		return;
+	httpb_conn_settled(hc);
 	if (!hc->peer.established && hc->psk_found)
 		httpb_refuse(hc, "TLS-PSK handshake failed (wrong key?)");
 	hc->peer.tls.session = NULL;
 	secret_wipe(hc, sizeof(*hc));
 	free(hc);
+}
+
+/* [limits] max_handshakes: half-open TLS handshakes cost memory and CPU; refuse more. */
+static enum MHD_Result
+httpb_on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct httpb_inst *inst = cls;
+	char text[64];
+
+	(void)addrlen;
+	if (inst->h->half_open < inst->h->d->conf->max_handshakes)
+		return MHD_YES;
+	httpb_addr_text(addr, text, sizeof(text));
+	log_debug("%s %s: refused, %u handshakes in progress", transport_name(inst->h->tr), text,
+		  inst->h->half_open);
+	return MHD_NO;
 }
 
 static void
@@ -734,7 +773,7 @@ httpb_mhd_start(struct httpb_inst *inst, const struct mef_conf *conf, int listen
 		flags |= MHD_USE_IPv6;
 	/* options not used by a kind get NULL / -1, which MHD reads as "not given" */
 	return MHD_start_daemon(
-		flags, a->port, NULL, NULL, httpb_on_request, inst,
+		flags, a->port, httpb_on_accept, inst, httpb_on_request, inst,
 		MHD_OPTION_EXTERNAL_LOGGER, httpb_mhd_log, inst,
 		MHD_OPTION_SOCK_ADDR, listen_fd < 0 ? (const struct sockaddr *)&a->ss : NULL,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)listen_fd,
