@@ -28,12 +28,14 @@ struct ctl_verb {
 };
 
 static const struct ctl_verb verbs[] = {
-	{ "client add ID", ctl_client_add, OPT(PSK_IDENTITY) | OPT(PSK_HEX) | OPT(CERT_SAN) | OPT(ADMIN_FQDN), 0,
+	{ "client add ID", ctl_client_add,
+	  OPT(PSK_IDENTITY) | OPT(PSK_HEX) | OPT(CERT_SAN) | OPT(ADMIN_FQDN), 0,
 	  "(--psk-identity KPMID --psk-hex HEX | --cert-san VALUE) [--admin-fqdn F]",
 	  "register a client with a PSK (16..64 bytes) or a certificate SAN" },
 	{ "client set ID", ctl_client_set,
 	  OPT(ENROLEE_ID) | OPT(TARGET) | OPT(CLEAR_TARGETS) | OPT(EXPIRY) | OPT(ADMIN_FQDN), 0,
-	  "[--enrolee-id M2MID] [--target TARGETID:SUID]... [--clear-targets] [--expiry 30d] [--admin-fqdn F]",
+	  "[--enrolee-id M2MID] [--target TARGETID:SUID]... [--clear-targets] [--expiry 30d]"
+	  " [--admin-fqdn F]",
 	  "change a client's bootstrap configuration; targets given replace the list" },
 	{ "client list", ctl_client_list, OPT(JSON), 0, "[--json]", "list clients" },
 	{ "client show ID", ctl_client_show, OPT(JSON), 0, "[--json]", "show one client" },
@@ -46,9 +48,11 @@ static const struct ctl_verb verbs[] = {
 	  "[--client ID] [--json] [--show-secrets]", "list Enrolment Keys (Ke only with --show-secrets)" },
 	{ "ke revoke KEID", ctl_ke_revoke, 0, 0, "", "revoke an Enrolment Key" },
 	{ "group add NAME", ctl_group_add,
-	  OPT(PATTERN) | OPT(SECRET_HEX) | OPT(ADMIN_FQDN) | OPT(ENROLEE_PATTERN) | OPT(TARGET) | OPT(EXPIRY),
+	  OPT(PATTERN) | OPT(SECRET_HEX) | OPT(ADMIN_FQDN) | OPT(ENROLEE_PATTERN) | OPT(TARGET) |
+		  OPT(EXPIRY),
 	  OPT(PATTERN) | OPT(SECRET_HEX),
-	  "--pattern GLOB --secret-hex HEX [--admin-fqdn F] [--enrolee-pattern P] [--target TARGETID:SUID]... [--expiry 30d]",
+	  "--pattern GLOB --secret-hex HEX [--admin-fqdn F] [--enrolee-pattern P]"
+	  " [--target TARGETID:SUID]... [--expiry 30d]",
 	  "add an enrolment group: KpmIDs matching GLOB get Kpm = HMAC(secret, KpmID)" },
 	{ "group list", ctl_group_list, OPT(JSON), 0, "[--json]", "list enrolment groups" },
 	{ "group show NAME", ctl_group_show, OPT(JSON), 0, "[--json]", "show one group" },

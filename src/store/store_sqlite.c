@@ -77,7 +77,8 @@ static const char *const migrations[] = {
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 _Static_assert(N_MIGRATIONS == STORE_SCHEMA_VERSION, "one migration per schema version");
 
-#define CLIENT_COLS "id, admin_fqdn, kind, psk_identity, cert_san, enrolee_id, expiry, disabled, created"
+#define CLIENT_COLS \
+	"id, admin_fqdn, kind, psk_identity, cert_san, enrolee_id, expiry, disabled, created"
 #define GROUP_COLS "name, pattern, admin_fqdn, enrolee_pattern, expiry, disabled, created"
 #define KE_COLS "keid, client_id, enrolee_id, transport, created, expires, revoked"
 

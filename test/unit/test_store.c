@@ -255,6 +255,7 @@ test_open_refuses(void **state)
 	char p[160];
 	struct mef_secret *short_kek = secret_new(16);
 
+	assert_null(store_close(NULL));
 	snprintf(p, sizeof(p), "%s/missing.db", tmpdir);
 	assert_int_equal(store_open(p, kek, true, &s), MEF_ESTORE);
 	assert_int_equal(store_open(f->path, short_kek, false, &s), MEF_EINVAL);
