@@ -40,10 +40,12 @@ def run(cmd, timeout=10, input=None, check=False, env=None):
     return cp
 
 
-def run_until(cmd, stdin_bytes, done, timeout):
+def run_until(cmd, stdin_bytes, done, timeout, grace=0.0):
     """Starts cmd, writes stdin_bytes (stdin stays open so clients such as
     s_client do not hang up early), reads stdout until done(bytes) is true,
-    the process exits, or timeout. Returns (stdout, stderr, rc or None)."""
+    the process exits, or timeout; then allows grace seconds for it to exit
+    by itself (s_client flushes its session report only then) before killing.
+    Returns (stdout, stderr, rc or None)."""
     p = subprocess.Popen([str(c) for c in cmd], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = bytearray()
@@ -70,6 +72,11 @@ def run_until(cmd, stdin_bytes, done, timeout):
             try:
                 s.close()
             except OSError:
+                pass
+        if p.poll() is None and grace > 0:
+            try:
+                p.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
                 pass
         if p.poll() is None:
             p.kill()
@@ -377,7 +384,8 @@ class TlsResult:
 
 def _s_client_args(port, proto, psk_identity=None, psk=None, cert=None, key=None, cafile=None,
                    cipher=None, ciphersuites=None, keymatexport=None, servername=FQDN):
-    a = ["openssl", "s_client", f"-{proto}", "-connect", f"{HOST}:{port}"]
+    # -state: the handshake succeeded only if the server's Finished was read
+    a = ["openssl", "s_client", f"-{proto}", "-state", "-connect", f"{HOST}:{port}"]
     if servername:
         a += ["-servername", servername]
     if psk is not None:
@@ -399,9 +407,13 @@ def _parse_s_client(out, err, rc):
     proto = re.search(r"^\s*Protocol\s*:\s*(\S+)", out, re.M)
     ciph = re.search(r"^\s*Cipher\s*:\s*(\S+)", out, re.M)
     km = re.search(r"Keying material:\s*([0-9A-Fa-f]+)", out)
-    cipher = ciph.group(1) if ciph else ""
-    ok = bool(cipher) and cipher not in ("0000", "(NONE)") and "Cipher is (NONE)" not in out
-    return TlsResult(ok=ok, protocol=proto.group(1) if proto else "", cipher=cipher,
+    new = re.search(r"^New, (\S+), Cipher is (\S+)", out, re.M)
+    cipher = ciph.group(1) if ciph else (new.group(2) if new else "")
+    # TLS 1.3 without a session ticket prints no SSL-Session block
+    protocol = proto.group(1) if proto else (new.group(1) if new else "")
+    ok = (bool(cipher) and cipher not in ("0000", "(NONE)") and "Cipher is (NONE)" not in out
+          and "SSL_connect:SSLv3/TLS read finished" in err)
+    return TlsResult(ok=ok, protocol=protocol, cipher=cipher,
                      keymat=km.group(1).upper() if km else "", out=out, err=err, rc=rc)
 
 
@@ -474,7 +486,7 @@ def https_s_client(port, method="GET", path="/mef", headers=None, body=b"", prot
     forced suite); returns HttpResponse (status 0 if none) with .tls set."""
     a = _s_client_args(port, proto, **kw) + ["-ign_eof"]
     req = http_request(method, path, headers, body)
-    out, err, rc = run_until(a, req, lambda b: parse_http(b) is not None, timeout)
+    out, err, rc = run_until(a, req, lambda b: parse_http(b) is not None, timeout, grace=3)
     tls = _parse_s_client(out.decode("latin-1"), err.decode(errors="replace"), rc)
     r = parse_http(out) or HttpResponse()
     r.tls = tls
