@@ -94,7 +94,10 @@ int store_client_add(struct store *s, const struct client_rec *c, const struct m
 /* Replaces the Bootstrap Instruction Configuration, admin_fqdn and disabled flag of c->id. MEF_ENOTFOUND. */
 int store_client_update(struct store *s, const struct client_rec *c);
 int store_client_get(struct store *s, const char *id, struct client_rec *ret);
-/* Finds the individual client whose KpmID is identity; *ret_psk is a new secret (caller frees). */
+/*
+ * Finds the individual client whose KpmID is identity; *ret_psk is a new
+ * secret (caller frees). ret_psk may be NULL when only the record is wanted.
+ */
 int store_client_find_psk(struct store *s, const char *identity, struct client_rec *ret,
 			  struct mef_secret **ret_psk);
 /* Finds the client whose registered cert SAN equals san (exact). */
@@ -116,7 +119,10 @@ int store_member_is_disabled(struct store *s, const char *id, bool *ret);
 /* --- enrolment groups --- */
 int store_group_add(struct store *s, const struct group_rec *g, const struct mef_secret *secret);
 int store_group_get(struct store *s, const char *name, struct group_rec *ret);
-/* The most specific (longest pattern) enabled-or-not group matching kpm_id; *ret_secret new. */
+/*
+ * The most specific (longest pattern) enabled-or-not group matching kpm_id;
+ * *ret_secret new (caller frees); ret_secret may be NULL.
+ */
 int store_group_match(struct store *s, const char *kpm_id, struct group_rec *ret,
 		      struct mef_secret **ret_secret);
 int store_group_remove(struct store *s, const char *name);

@@ -146,10 +146,10 @@ store_client_find_psk(struct store *s, const char *identity, struct client_rec *
 
 	if (!name_ok(identity, MEF_ID_MAX))
 		return MEF_ENOTFOUND;
-	if ((r = s->ops->client_find_psk(s, identity, &row, &blob)) < 0)
+	if ((r = s->ops->client_find_psk(s, identity, &row, ret_psk ? &blob : NULL)) < 0)
 		return r;
 	snprintf(aad, sizeof(aad), "client:%s:psk", row.id);
-	if ((r = unseal(s, aad, &blob, ret_psk)) < 0)
+	if (ret_psk && (r = unseal(s, aad, &blob, ret_psk)) < 0)
 		return r;
 	*ret = row;
 	return 0;
@@ -237,10 +237,10 @@ store_group_match(struct store *s, const char *kpm_id, struct group_rec *ret,
 
 	if (!name_ok(kpm_id, MEF_ID_MAX))
 		return MEF_ENOTFOUND;
-	if ((r = s->ops->group_match(s, kpm_id, &row, &blob)) < 0)
+	if ((r = s->ops->group_match(s, kpm_id, &row, ret_secret ? &blob : NULL)) < 0)
 		return r;
 	snprintf(aad, sizeof(aad), "group:%s:secret", row.name);
-	if ((r = unseal(s, aad, &blob, ret_secret)) < 0)
+	if (ret_secret && (r = unseal(s, aad, &blob, ret_secret)) < 0)
 		return r;
 	*ret = row;
 	return 0;

@@ -296,6 +296,9 @@ test_client_add_get_find(void **state)
 	assert_string_equal(got.id, "CAE-1");
 	assert_true(secret_equal(out, psk));
 	out = secret_free(out);
+	memset(&got, 0, sizeof(got));
+	assert_int_equal(store_client_find_psk(f->s, "kpm-1@example.com", &got, NULL), 0);
+	assert_string_equal(got.id, "CAE-1");
 	assert_int_equal(store_client_find_psk(f->s, "nobody", &got, &out), MEF_ENOTFOUND);
 	assert_null(out);
 
@@ -501,6 +504,8 @@ test_groups(void **state)
 	assert_int_equal(g.n_targets, 1);
 	assert_int_equal(g.expiry, 86400);
 	sec = secret_free(sec);
+	assert_int_equal(store_group_match(f->s, "dev-a-1@factory-7.example.com", &g, NULL), 0);
+	assert_string_equal(g.name, "line-a");
 	assert_int_equal(store_group_match(f->s, "dev@else.example.com", &g, &sec), MEF_ENOTFOUND);
 	assert_null(sec);
 
