@@ -240,10 +240,15 @@ test_open_migrates_and_reopens(void **state)
 	assert_int_equal(store_client_get(f->s, "C-1", &c), 0);
 	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), store_schema_version());
 
+	/* Read-only (mefd --check-config), alone on the file and beside a writer. */
+	f->s = store_close(f->s);
 	assert_int_equal(store_open(f->path, kek, true, &ro), 0);
 	assert_int_equal(store_client_get(ro, "C-1", &c), 0);
+	assert_int_equal(store_open(f->path, kek, false, &f->s), 0);
 	c = cert_client("C-2", "c2.example.com");
 	assert_int_equal(store_client_add(ro, &c, NULL), MEF_ESTORE);
+	assert_int_equal(store_client_add(f->s, &c, NULL), 0);
+	assert_int_equal(store_client_get(ro, "C-2", &c), 0);
 	store_close(ro);
 }
 
