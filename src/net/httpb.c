@@ -510,6 +510,7 @@ httpb_send_error(struct MHD_Connection *c, unsigned status, int rsc, const char 
 {
 	struct mef_req req = {0};
 	struct mef_resp resp;
+	enum MHD_Result ret;
 	char *body = NULL;
 
 	req.rqi = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-M2M-RI");
@@ -518,8 +519,9 @@ httpb_send_error(struct MHD_Connection *c, unsigned status, int rsc, const char 
 	if (asprintf(&body, "{\"m2m:dbg\":\"%s\"}", dbg) < 0)
 		body = NULL;
 	mef_resp_json(&resp, rsc, body);
-	resp.ctype = CT_JSON;
-	return httpb_send(c, status, &req, &resp);
+	ret = httpb_send(c, status, &req, &resp);
+	mef_resp_done(&resp);
+	return ret;
 }
 
 static void
