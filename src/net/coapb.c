@@ -71,6 +71,16 @@ struct coapb_reqbuf {
 	char rvi[16];
 };
 
+/*
+ * Critical options libcoap must not answer with 4.02 Bad Option. libcoap
+ * 4.3.1 can register only two options above 255 (COAP_OPT_FILTER_LONG), so
+ * the two every request carries come first; the others are still answered
+ * 4.02 by libcoap when a client sends them.
+ */
+static const uint16_t coapb_known_opts[] = {
+	COAPB_OPT_FR, COAPB_OPT_RQI, COAPB_OPT_RVI, COAPB_OPT_TY,
+};
+
 static const struct {
 	coap_pdu_code_t code;
 	enum mef_op op;
@@ -737,6 +747,8 @@ coapb_context(struct coapb *c)
 	coap_context_set_block_mode(c->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
 	coapb_limits(c, c->d->conf);
 	coap_register_event_handler(c->ctx, coapb_event);
+	for (size_t i = 0; i < sizeof(coapb_known_opts) / sizeof(coapb_known_opts[0]); i++)
+		coap_register_option(c->ctx, coapb_known_opts[i]);
 	rc = coapb_set_psk(c);
 	if (rc == 0)
 		rc = coapb_set_pki(c, c->d->conf);
