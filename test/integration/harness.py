@@ -28,12 +28,16 @@ BOOTSTRAP_LABEL = "EXPORTER-oneM2M-Bootstrap"
 
 def run(cmd, timeout=10, input=None, check=False, env=None):
     """Runs cmd (list) with a hard timeout; returns CompletedProcess (text)."""
+    # bytes in, text out with replacement: clients may print raw server bytes
+    data = input.encode() if isinstance(input, str) else input
     try:
-        cp = subprocess.run([str(c) for c in cmd], input=input, capture_output=True,
-                            text=True, timeout=timeout, env=env)
+        cp = subprocess.run([str(c) for c in cmd], input=data, capture_output=True,
+                            timeout=timeout, env=env)
+        cp.stdout = cp.stdout.decode(errors="replace")
+        cp.stderr = cp.stderr.decode(errors="replace")
     except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        out = (e.stdout or b"").decode(errors="replace")
+        err = (e.stderr or b"").decode(errors="replace")
         cp = subprocess.CompletedProcess(cmd, -9, out, err + "\n[harness: timed out]")
     if check and cp.returncode != 0:
         raise AssertionError(f"{cmd} failed ({cp.returncode}):\n{cp.stdout}\n{cp.stderr}")

@@ -56,11 +56,11 @@ def psk_bootstrap(d, identity, key_hex):
     return [m for m in mats if m]
 
 
-def serves(d, identity, key_hex):
-    r = https_s_client(d.ports["https_psk"], proto="tls1_2", cipher="PSK-AES128-CBC-SHA256",
-                       psk_identity=identity, psk=key_hex)
-    c = coap_s_client(d.ports["coap"], proto="dtls1_2", cipher="PSK-AES128-CCM8",
-                      psk_identity=identity, psk=key_hex)
+def serves(d, cert):
+    """GET /mef answered over HTTPS and over CoAP/DTLS with client certificate cert."""
+    kw = {"cert": cert.crt, "key": cert.key, "cafile": d.pki.ca.crt}
+    r = https_s_client(d.ports["https_cert"], proto="tls1_2", **kw)
+    c = coap_s_client(d.ports["coap"], proto="dtls1_2", **kw)
     return r.status == 200 and c is not None and c.code == "2.05"
 
 
@@ -93,24 +93,25 @@ def test_sigterm_exits_zero(mefd_factory):
     assert time.monotonic() - t0 < 8
 
 
-def test_sighup_good_config(mefd_factory):
-    """A log level change applies on SIGHUP; the same process keeps serving."""
+def test_sighup_good_config(mefd_factory, pki):
+    """A log level change applies on SIGHUP; the same process keeps serving.
+    Sessions log at info (mefd.h), so the client's ID shows up only after
+    the level went from error to info."""
     d = mefd_factory(level="error")
-    ascii_key, key_hex = new_psk()
-    ident = "hup@mef.example.com"
-    d.add_psk_client("hup", ident, key_hex)
-    assert serves(d, ident, key_hex)
+    cert = pki.clients["ae1"]
+    d.add_cert_client(cert.san, cert.san)
+    assert serves(d, cert)
     time.sleep(0.2)
-    assert ident not in d.log(), "info-level line logged at level error"
+    assert cert.san not in d.log(), "info-level line logged at level error"
     pid = d.pid
     d.write_conf(level="info")
     start = len(d.log())
     d.signal(signal.SIGHUP)
-    time.sleep(0.5)
+    time.sleep(0.3)
     ok = False
     for _ in range(10):   # the reload is asynchronous: retry for ~3 s
         assert d.alive(), d.log()
-        if serves(d, ident, key_hex) and ident in d.log()[start:]:
+        if serves(d, cert) and cert.san in d.log()[start:]:
             ok = True
             break
         time.sleep(0.2)
@@ -118,11 +119,10 @@ def test_sighup_good_config(mefd_factory):
     assert d.pid == pid and d.alive()
 
 
-def test_sighup_broken_config_keeps_old(mefd_factory):
+def test_sighup_broken_config_keeps_old(mefd_factory, pki):
     d = mefd_factory(level="info")
-    _, key_hex = new_psk()
-    ident = "hup2@mef.example.com"
-    d.add_psk_client("hup2", ident, key_hex)
+    cert = pki.clients["ae1"]
+    d.add_cert_client(cert.san, cert.san)
     good = d.conf.read_text()
     bad = good.replace("[mef]\n", "[mef]\nbogus_reload_key = 1\n", 1)
     line = bad.splitlines().index("bogus_reload_key = 1") + 1
@@ -132,7 +132,7 @@ def test_sighup_broken_config_keeps_old(mefd_factory):
     m = d.wait_log(rf"mefd\.conf:{line}\b", timeout=5, start=start)
     assert m, f"no mefd.conf:{line} in log after broken reload:\n{d.log()[start:]}"
     assert d.alive(), d.log()
-    assert serves(d, ident, key_hex), "stopped serving after a broken reload"
+    assert serves(d, cert), "stopped serving after a broken reload"
     d.conf.write_text(good)
     assert d.stop(expect_rc=None) == 0
 

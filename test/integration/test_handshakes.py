@@ -14,7 +14,7 @@ from conftest import new_psk
 from harness import (BOOTSTRAP_LABEL, FQDN, OPT_M2M_RQI, coap_client, coap_s_client,
                      curl, gnutls_cli, https_s_client, s_client)
 
-RQI = [(OPT_M2M_RQI, b"rq-1")]
+RQI = []   # plain requests; the oneM2M options have their own test below
 
 
 def psk_kw(e, identity=None, key=None):
@@ -68,6 +68,17 @@ def test_dtls_gnutls_psk(mefd):
     g = gnutls_cli(mefd.ports["coap"], udp=True, psk_user=e.psk_identity, psk_hex=e.psk_hex,
                    priority="NORMAL:-VERS-ALL:+VERS-DTLS1.2:-KX-ALL:+PSK:-CIPHER-ALL:+AES-128-CCM-8")
     assert g.ok, g.out[-800:]
+
+
+@pytest.mark.parametrize("proto", ["dtls1_2", "tls1_2"])
+def test_coap_onem2m_options_understood(mefd, pki, proto):
+    """oneM2M-RQI (283) and oneM2M-FR (279) are critical options (odd numbers):
+    mefd must understand them, not answer 4.02 Bad Option, and echo the RQI."""
+    c = pki.clients["cse1"]
+    opts = [(OPT_M2M_RQI, b"rq-7"), (harness.OPT_M2M_FR, c.san.encode())]
+    r = coap_s_client(mefd.ports["coap"], proto=proto, options=opts, **cert_kw(pki))
+    assert_coap_ok(r)
+    assert r.opt(OPT_M2M_RQI) == b"rq-7"
 
 
 # ---------------------------------------------------------------- CoAP over TLS (tcp, RFC 8323)
