@@ -204,6 +204,8 @@ httpb_cert_check(gnutls_session_t s, char *why, size_t whylen)
 		return "client certificate not trusted";
 	snprintf(why, whylen, "client certificate refused: %s", (char *)text.data);
 	gnutls_free(text.data);
+	for (size_t len = strlen(why); len > 0 && why[len - 1] == ' '; len--)
+		why[len - 1] = '\0';
 	return why;
 }
 
@@ -670,16 +672,15 @@ httpb_mhd_log(void *cls, const char *fmt, va_list ap)
 	char msg[512];
 	size_t n;
 
-	if (lvl > log_get_level())
-		return;
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	/* per-connection noise (bad handshakes) at debug; limits hit are worth a notice */
+	/* per-connection noise (every refused handshake) at debug; a limit hit is a notice */
 	if (!inst->starting && strstr(msg, "limit") != NULL)
 		lvl = LOG_LVL_NOTICE;
-	log_write(lvl, "mhd", "%s: %s", transport_name(inst->h->tr), msg);
+	if (lvl <= log_get_level())
+		log_write(lvl, "mhd", "%s: %s", transport_name(inst->h->tr), msg);
 }
 
 static int
