@@ -26,6 +26,7 @@
 #include "mef/loop.h"
 #include "mef/mefd.h"
 #include "mef/net.h"
+#include "mef/proc.h"
 #include "mef/req.h"
 #include "mef/secret.h"
 #include "mef/tlsx.h"
@@ -513,14 +514,11 @@ httpb_send_error(struct MHD_Connection *c, unsigned status, int rsc, const char 
 	struct mef_req req = {0};
 	struct mef_resp resp;
 	enum MHD_Result ret;
-	char *body = NULL;
 
 	req.rqi = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-M2M-RI");
 	req.rvi = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-M2M-RVI");
 	mef_resp_init(&resp);
-	if (asprintf(&body, "{\"m2m:dbg\":\"%s\"}", dbg) < 0)
-		body = NULL;
-	mef_resp_json(&resp, rsc, body);
+	proc_error(&resp, rsc, dbg);
 	ret = httpb_send(c, status, &req, &resp);
 	mef_resp_done(&resp);
 	return ret;
