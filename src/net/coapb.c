@@ -212,8 +212,12 @@ coapb_psk_cb(coap_bin_const_t *identity, coap_session_t *session, void *arg)
 	const SSL *ssl = coap_session_get_tls(session, &lib);
 	char id[MEF_ID_MAX];
 
-	if (!s || !c->accepting)
+	if (!s)
 		return NULL;
+	if (!c->accepting) {
+		coapb_refused(s, "shutting down");
+		return NULL;
+	}
 	if (ssl && lib == COAP_TLS_LIBRARY_OPENSSL && !coapb_version_ok(ssl)) {
 		coapb_refused(s, "protocol below (D)TLS 1.2");
 		return NULL;
@@ -277,6 +281,7 @@ coapb_on_connected(struct coapb *c, coap_session_t *session)
 	s->peer.tls.lib = TLS_LIB_OPENSSL;
 	s->peer.tls.session = ssl;
 	if (!ssl || lib != COAP_TLS_LIBRARY_OPENSSL || !c->accepting) {
+		coapb_refused(s, c->accepting ? "no TLS session" : "shutting down");
 		s->closing = true;
 		return;
 	}
