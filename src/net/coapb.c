@@ -296,20 +296,40 @@ coapb_on_connected(struct coapb *c, coap_session_t *session)
 		s->closing = true;
 }
 
+/*
+ * A fatal alert. Before the handshake completed it is a refusal by the TLS
+ * layer; no state is allocated for it, since libcoap may drop a session
+ * that never completed without a SERVER_SESSION_DEL event.
+ */
+static void
+coapb_on_error(struct coapb *c, coap_session_t *session, struct coapb_sess *s)
+{
+	char addr[sizeof(s->peer.addr)];
+
+	if (s) {
+		if (!s->connected)
+			coapb_refused(s, "TLS alert during the handshake");
+		return;
+	}
+	coap_print_addr(coap_session_get_addr_remote(session), (unsigned char *)addr,
+			sizeof(addr));
+	mef_handshake_refused(c->d, coapb_transport(session), addr,
+			      "TLS alert during the handshake");
+}
+
 static int
 coapb_event(coap_session_t *session, const coap_event_t event)
 {
 	struct coapb *c = coap_get_app_data(coap_session_get_context(session));
 	struct coapb_sess *s = coap_session_get_app_data(session);
 
+	log_debug("%s: event 0x%x", coap_session_str(session), (unsigned)event);
 	switch (event) {
 	case COAP_EVENT_DTLS_CONNECTED:
 		coapb_on_connected(c, session);
 		break;
 	case COAP_EVENT_DTLS_ERROR:
-		s = coapb_sess_get(c, session);
-		if (s && !s->connected)
-			coapb_refused(s, "TLS alert during the handshake");
+		coapb_on_error(c, session, s);
 		break;
 	case COAP_EVENT_DTLS_CLOSED:
 	case COAP_EVENT_TCP_CLOSED:
