@@ -152,7 +152,10 @@ httpb_conn_settled(struct httpb_conn *hc)
 
 /* ---- TLS: PSK lookup, certificate verification, handshake completion ---- */
 
-/* MHD copies the key into GnuTLS (which wipes its copy) and free()s ours. */
+/*
+ * MHD copies our malloc()ed key into GnuTLS (which wipes its copy) and then
+ * free()s ours without wiping it: a limitation of MHD 0.9.75 psk_gnutls_adapter.
+ */
 static int
 httpb_psk_cb(void *cls, const struct MHD_Connection *c, const char *username, void **ret_psk,
 	     size_t *ret_len)
