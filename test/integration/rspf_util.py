@@ -313,34 +313,42 @@ def _coap_uint(s):
 # --- mefctl ke list ---------------------------------------------------------
 
 
-def ke_list(mefctl, client=None, secrets=False):
-    """Calls mefctl(*args) -> stdout text; returns the parsed list of Ke objects."""
+def ke_list(d, client=None, secrets=False):
+    """`mefctl ke list --json` of harness.Mefd d, parsed."""
     args = ["ke", "list", "--json"]
     if client:
         args += ["--client", client]
     if secrets:
         args += ["--show-secrets"]
-    out = mefctl(*args)
-    return json.loads(out)
+    cp = d.ctl(*args)
+    return json.loads(cp.stdout)
 
 
-def new_kes(mefctl, before, secrets=True, client=None):
+def keids(d):
+    return {k["keID"] for k in ke_list(d)}
+
+
+def new_kes(d, before, secrets=True, client=None):
     """Ke objects listed now whose keID was not in the set before."""
-    return [k for k in ke_list(mefctl, client, secrets) if k["keID"] not in before]
+    return [k for k in ke_list(d, client, secrets) if k["keID"] not in before]
 
 
-def keids(mefctl):
-    return {k["keID"] for k in ke_list(mefctl)}
-
-
-def wait_new_kes(mefctl, before, n=1, secrets=True, deadline=5.0):
-    """Polls briefly: a Ke is stored at handshake end, the client may exit first."""
+def wait_new_kes(d, before, n=1, secrets=True, client=None, deadline=3.0):
+    """Polls briefly: the Ke is stored at handshake end, the client may exit first."""
     end = time.time() + deadline
     while True:
-        got = new_kes(mefctl, before, secrets)
+        got = new_kes(d, before, secrets, client)
         if len(got) >= n or time.time() > end:
             return got
         time.sleep(0.1)
+
+
+def log_mark(d):
+    return len(d.log())
+
+
+def log_since(d, mark):
+    return d.log()[mark:]
 
 
 def b64(b):
@@ -355,3 +363,29 @@ def ascii_psk():
     """A PSK that coap-client's -k (raw ASCII) can pass: returns (ascii, hex)."""
     s = "k-" + os.urandom(12).hex()
     return s, s.encode().hex()
+
+
+# --- client certificates ------------------------------------------------------
+
+
+def make_client_cert(ca_cert, ca_key, outdir, name, san, days=2):
+    """A P-256 client certificate (EKU clientAuth) with subjectAltName san
+    ("URI:..." or "DNS:..."), signed by the CA; returns (cert_path, key_path)."""
+    key = os.path.join(outdir, name + ".key")
+    csr = os.path.join(outdir, name + ".csr")
+    crt = os.path.join(outdir, name + ".pem")
+    ext = os.path.join(outdir, name + ".ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\n"
+                "keyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=clientAuth\n"
+                "subjectAltName=%s\n" % san)
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", key], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", "/CN=%s" % name,
+                    "-out", csr], check=True, capture_output=True)
+    subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", ca_cert, "-CAkey", ca_key,
+                    "-CAcreateserial", "-days", str(days), "-sha256", "-extfile", ext,
+                    "-out", crt], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    return crt, key
