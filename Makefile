@@ -36,7 +36,7 @@ MEFD_OBJ  := $(MEFD_SRC:%.c=$(BUILD)/%.o)
 CTL_OBJ   := $(CTL_SRC:%.c=$(BUILD)/%.o)
 UNIT_BIN  := $(UNIT_SRC:test/unit/%.c=$(BUILD)/test/%)
 
-.PHONY: all run check asan unit deps install clean format bench fuzz
+.PHONY: all run check asan unit deps install clean format bench fuzz man
 
 all: $(BUILD)/mefd $(BUILD)/mefctl
 
@@ -69,6 +69,7 @@ run: deps
 
 check: deps
 	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory fuzz-replay
 	@scripts/run-tests $(BUILD)
 
 # Same tests, AddressSanitizer + UBSan, in its own build folder.
@@ -80,18 +81,44 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    scripts/run-tests build-asan
 
+# Unit and snippets go where systemd looks for packaged ones; the unit's
+# /usr/sbin paths are rewritten to $(PREFIX). SYSCONFDIR holds the example.
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+MANDIR     ?= $(PREFIX)/share/man
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/mefd
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(SYSCONFDIR)/mefd \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0755 $(BUILD)/mefd $(DESTDIR)$(PREFIX)/sbin/mefd
 	install -m 0755 $(BUILD)/mefctl $(DESTDIR)$(PREFIX)/bin/mefctl
-	install -m 0644 conf/mefd.conf.example $(DESTDIR)/etc/mefd/mefd.conf.example
-	install -d $(DESTDIR)/lib/systemd/system
-	install -m 0644 systemd/mefd.service $(DESTDIR)/lib/systemd/system/mefd.service
+	install -m 0644 conf/mefd.conf.example $(DESTDIR)$(SYSCONFDIR)/mefd/mefd.conf.example
+	sed -e 's|/usr/sbin/mefd|$(PREFIX)/sbin/mefd|g' -e 's|/etc/mefd|$(SYSCONFDIR)/mefd|g' \
+	    systemd/mefd.service > $(DESTDIR)$(UNITDIR)/mefd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/mefd.service
+	install -m 0644 systemd/mefd.sysusers $(DESTDIR)$(SYSUSERSDIR)/mefd.conf
+	install -m 0644 systemd/mefd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mefd.conf
+	install -m 0644 man/mefd.conf.5 $(DESTDIR)$(MANDIR)/man5/mefd.conf.5
+	install -m 0644 man/mefd.8 man/mefctl.8 $(DESTDIR)$(MANDIR)/man8/
+
+# mefd.conf(5) takes its key list from conf_doc(), the reader's own table.
+man: $(BUILD)/man/conf_doc
+	$(BUILD)/man/conf_doc | awk -f man/keys.awk > $(BUILD)/man/keys.roff
+	sed -e '/@KEYS@/{r $(BUILD)/man/keys.roff' -e 'd}' man/mefd.conf.5.in > man/mefd.conf.5
+
+$(BUILD)/man/conf_doc: man/conf_doc.c $(BUILD)/libmefcore.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libmefcore.a $(LDLIBS)
 
 format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h include/mef/*.h test/unit/*.c)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz
+
+include test/fuzz/rules.mk
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -67,6 +67,18 @@ struct mef_conf {
 	unsigned body_max;             /* request body bytes; default 65536 */
 	unsigned shutdown_grace;       /* seconds to finish in-flight work on SIGTERM; default 5 */
 	unsigned housekeeping_interval;/* seconds between expiry sweeps; default 60 */
+	unsigned handshake_rate;       /* handshakes per minute per identity (token bucket) */
+	unsigned handshake_burst;      /* bucket size for handshakes */
+	unsigned request_rate;         /* requests per minute per identity */
+	unsigned request_burst;        /* bucket size for requests */
+	unsigned addr_factor;          /* a source address gets factor x the identity's rate and burst */
+
+	/* [metrics]: Prometheus text on its own plain-HTTP listener; off when unset */
+	struct conf_addr metrics_listen;
+	bool has_metrics;
+
+	/* [audit]: append-only, hash-chained JSON lines; off when unset */
+	char *audit_path;
 };
 
 /*

@@ -97,6 +97,20 @@ static const struct conf_key conf_keys[] = {
 	 "seconds to finish in-flight work on SIGTERM"},
 	{"limits", "housekeeping_interval", CT_UINT, F(housekeeping_interval), 0, "60", false, 1, 86400,
 	 "seconds between expiry sweeps"},
+	{"limits", "handshake_rate", CT_UINT, F(handshake_rate), 0, "120", false, 1, 6000000,
+	 "handshakes per minute per identity (token bucket refill)"},
+	{"limits", "handshake_burst", CT_UINT, F(handshake_burst), 0, "20", false, 1, 1000000,
+	 "handshakes an identity may make at once"},
+	{"limits", "request_rate", CT_UINT, F(request_rate), 0, "600", false, 1, 6000000,
+	 "requests per minute per identity (token bucket refill)"},
+	{"limits", "request_burst", CT_UINT, F(request_burst), 0, "60", false, 1, 1000000,
+	 "requests an identity may make at once"},
+	{"limits", "addr_factor", CT_UINT, F(addr_factor), 0, "10", false, 1, 10000,
+	 "a source address gets this many times the per-identity rate and burst"},
+	{"metrics", "listen", CT_ADDR, F(metrics_listen), F(has_metrics), NULL, false, 0, 0,
+	 "HOST:PORT for Prometheus metrics over plain HTTP (keep it on loopback)"},
+	{"audit", "path", CT_PATH, F(audit_path), 0, NULL, false, 0, 0,
+	 "append-only audit trail, one hash-chained JSON line per security event"},
 };
 
 #define N_KEYS ARRAY_SIZE(conf_keys)
@@ -375,28 +389,49 @@ set_fqdn(struct conf_parser *p, const struct conf_key *k, const char *v)
 	return store_string(p, k, s);
 }
 
-/* Makes v absolute against the config file's directory; NULL on OOM. */
-static char *
-resolve_path(const struct conf_parser *p, const char *v)
+/* Prefixes that name systemd's credentials folder (LoadCredential=, docs/operations.md). */
+static const char *const cred_prefixes[] = {"%d/", "${CREDENTIALS_DIRECTORY}/"};
+
+/*
+ * Makes v absolute: "%d/NAME" and "${CREDENTIALS_DIRECTORY}/NAME" against
+ * $CREDENTIALS_DIRECTORY, other relative paths against the config file's
+ * directory. 0, MEF_ENOMEM, or MEF_EINVAL with p->why.
+ */
+static int
+resolve_path(struct conf_parser *p, const char *v, char **ret)
 {
+	const char *base = p->dir, *cred;
 	char *s;
 
-	if (v[0] == '/' || !p->dir)
-		return strdup(v);
-	if (asprintf(&s, "%s/%s", p->dir, v) < 0)
-		return NULL;
-	return s;
+	for (size_t i = 0; i < ARRAY_SIZE(cred_prefixes); i++) {
+		if (strncmp(v, cred_prefixes[i], strlen(cred_prefixes[i])) != 0)
+			continue;
+		cred = getenv("CREDENTIALS_DIRECTORY");
+		if (!cred || cred[0] != '/')
+			return why(p, "%s needs $CREDENTIALS_DIRECTORY (systemd LoadCredential=)", v);
+		base = cred;
+		v += strlen(cred_prefixes[i]);
+		break;
+	}
+	if (v[0] == '/' || !base)
+		s = strdup(v);
+	else if (asprintf(&s, "%s/%s", base, v) < 0)
+		s = NULL;
+	if (!s)
+		return MEF_ENOMEM;
+	*ret = s;
+	return 0;
 }
 
 static int
 set_path(struct conf_parser *p, const struct conf_key *k, const char *v)
 {
-	char *abs = resolve_path(p, v), *slash;
+	char *abs, *slash;
 	struct stat st;
-	int r = 0;
+	int r = resolve_path(p, v, &abs);
 
-	if (!abs)
-		return MEF_ENOMEM;
+	if (r != 0)
+		return r;
 	slash = strrchr(abs, '/');
 	*slash = '\0';
 	if (stat(*abs ? abs : "/", &st) != 0 || !S_ISDIR(st.st_mode))
@@ -431,11 +466,11 @@ check_readable(struct conf_parser *p, const char *abs)
 static int
 set_file(struct conf_parser *p, const struct conf_key *k, const char *v)
 {
-	char *abs = resolve_path(p, v);
-	int r;
+	char *abs;
+	int r = resolve_path(p, v, &abs);
 
-	if (!abs)
-		return MEF_ENOMEM;
+	if (r != 0)
+		return r;
 	if ((r = check_readable(p, abs)) != 0) {
 		free(abs);
 		return r;
@@ -446,11 +481,11 @@ set_file(struct conf_parser *p, const struct conf_key *k, const char *v)
 static int
 set_private(struct conf_parser *p, const struct conf_key *k, const char *v)
 {
-	char *abs = resolve_path(p, v);
-	int r;
+	char *abs;
+	int r = resolve_path(p, v, &abs);
 
-	if (!abs)
-		return MEF_ENOMEM;
+	if (r != 0)
+		return r;
 	r = check_readable(p, abs);
 	if (r == 0 && secret_file_is_private(abs) != 0)
 		r = why(p, "%s is accessible by group or others (chmod 600)", abs);

@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Operations (issue 6): systemd notification stood in by a datagram socket of
+our own, LoadCredential= paths, make install, Prometheus metrics deltas, the
+hash-chained audit trail (checked with Python's hashlib), rate limits, and the
+fleet verbs of mefctl (import, export, backup, stats)."""
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import harness
+from conftest import new_psk
+
+REPO = harness.REPO
+
+
+# ---------------------------------------------------------------- systemd notify
+
+class NotifySocket:
+    """The systemd side of sd_notify: a datagram socket in a temp folder."""
+
+    def __init__(self, d):
+        self.path = str(Path(d) / "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.msgs = []
+
+    def wait_for(self, word, timeout=5.0):
+        """Reads datagrams until one holds the line word; returns it or None."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for m in self.msgs:
+                if word in m.split("\n"):
+                    self.msgs.remove(m)
+                    return m
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                self.msgs.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+        return None
+
+    def close(self):
+        self.sock.close()
+
+
+def start_env(d, env_extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WATCHDOG_", "NOTIFY_"))}
+    env.update(env_extra)
+    logf = open(d.logpath, "ab")
+    p = subprocess.Popen([str(harness.MEFD), "-c", str(d.conf)], stdin=subprocess.DEVNULL,
+                         stdout=logf, stderr=logf, cwd=d.dir, env=env)
+    logf.close()
+    return p
+
+
+def test_sd_notify_ready_reload_watchdog_stopping(mefctl, pki, tmp_path):
+    d = harness.Mefd(tmp_path / "m", pki)
+    ns = NotifySocket(tmp_path)
+    # no --foreground: with NOTIFY_SOCKET mefd must not detach (systemd tracks the PID)
+    # WATCHDOG_PID is left unset: sd_watchdog_enabled() then trusts WATCHDOG_USEC
+    p = start_env(d, {"NOTIFY_SOCKET": ns.path, "WATCHDOG_USEC": "400000"})
+    try:
+        assert ns.wait_for("READY=1"), d.log()
+        assert p.poll() is None, "mefd detached or died under systemd"
+        pings = 0
+        deadline = time.monotonic() + 5
+        while pings < 3 and time.monotonic() < deadline:
+            if ns.wait_for("WATCHDOG=1", timeout=1.0):
+                pings += 1
+        assert pings >= 3, "fewer than 3 WATCHDOG=1 pings"
+        p.send_signal(signal.SIGHUP)
+        assert ns.wait_for("RELOADING=1"), d.log()
+        assert ns.wait_for("READY=1"), d.log()
+        p.send_signal(signal.SIGTERM)
+        assert ns.wait_for("STOPPING=1"), d.log()
+        assert p.wait(timeout=10) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        ns.close()
+
+
+def test_credentials_directory_paths(mefctl, pki, tmp_path):
+    """kek_file = %d/kek resolves against $CREDENTIALS_DIRECTORY (LoadCredential=)."""
+    d = harness.Mefd(tmp_path / "m", pki)
+    cred = tmp_path / "creds"
+    cred.mkdir(mode=0o500)
+    os.rename(d.dir / "kek", cred / "kek")
+    text = d.conf.read_text().replace(f"kek_file = {d.dir}/kek", "kek_file = %d/kek")
+    text = text.replace(f"private_key = {pki.ca.key}", "private_key = ${CREDENTIALS_DIRECTORY}/ca.key")
+    (cred / "ca.key").write_bytes(pki.ca.key.read_bytes())
+    os.chmod(cred / "ca.key", 0o400)
+    d.write_conf(text=text)
+    env = dict(os.environ, CREDENTIALS_DIRECTORY=str(cred))
+    cp = subprocess.run([str(harness.MEFD), "-c", str(d.conf), "--check-config"], env=env,
+                        capture_output=True, text=True, timeout=10)
+    assert cp.returncode == 0, cp.stderr
+    env.pop("CREDENTIALS_DIRECTORY")
+    cp = subprocess.run([str(harness.MEFD), "-c", str(d.conf), "--check-config"], env=env,
+                        capture_output=True, text=True, timeout=10)
+    assert cp.returncode == 1
+    assert re.search(r"mefd\.conf:\d+: \[store\] kek_file: %d/kek needs \$CREDENTIALS_DIRECTORY",
+                     cp.stderr), cp.stderr
+
+
+def test_make_install_destdir(tmp_path):
+    dest = tmp_path / "root"
+    # -o all: install what is built; other work in progress must not break this test
+    cp = subprocess.run(["make", "-s", "-o", "all", "-C", str(REPO), f"BUILD={harness.BUILD}", "install",
+                         f"DESTDIR={dest}", "PREFIX=/usr"], capture_output=True, text=True,
+                        timeout=120)
+    assert cp.returncode == 0, cp.stderr
+    for f in ("usr/sbin/mefd", "usr/bin/mefctl", "etc/mefd/mefd.conf.example",
+              "usr/lib/systemd/system/mefd.service", "usr/lib/sysusers.d/mefd.conf",
+              "usr/lib/tmpfiles.d/mefd.conf", "usr/share/man/man8/mefd.8",
+              "usr/share/man/man8/mefctl.8", "usr/share/man/man5/mefd.conf.5"):
+        assert (dest / f).is_file(), f
+    unit = (dest / "usr/lib/systemd/system/mefd.service").read_text()
+    assert "ExecStart=/usr/sbin/mefd -c /etc/mefd/mefd.conf" in unit
+    assert "Type=notify" in unit and "WatchdogSec=" in unit and "LoadCredential=kek:" in unit
+    # the man pages are valid roff (man prints warnings on stderr for bad requests)
+    for page in ("usr/share/man/man8/mefd.8", "usr/share/man/man5/mefd.conf.5"):
+        cp = subprocess.run(["man", "--warnings", "-l", str(dest / page)], capture_output=True,
+                            text=True, timeout=30, env=dict(os.environ, MANWIDTH="80"))
+        assert cp.returncode == 0 and not cp.stderr.strip(), cp.stderr
