@@ -411,7 +411,7 @@ def _parse_s_client(out, err, rc):
     proto = re.search(r"^\s*Protocol\s*:\s*(\S+)", out, re.M)
     ciph = re.search(r"^\s*Cipher\s*:\s*(\S+)", out, re.M)
     km = re.search(r"Keying material:\s*([0-9A-Fa-f]+)", out)
-    new = re.search(r"^New, (\S+), Cipher is (\S+)", out, re.M)
+    new = re.search(r"^(?:New|Reused), (\S+), Cipher is (\S+)", out, re.M)
     cipher = ciph.group(1) if ciph else (new.group(2) if new else "")
     # TLS 1.3 without a session ticket prints no SSL-Session block
     protocol = proto.group(1) if proto else (new.group(1) if new else "")
