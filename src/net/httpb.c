@@ -665,7 +665,8 @@ httpb_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 
 /* ---- daemon instances ---- */
 
-static void
+/* fmt is MHD's own literal; the attribute lets clang check the forwarding */
+static void __attribute__((format(printf, 2, 0)))
 httpb_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct httpb_inst *inst = cls;

@@ -62,7 +62,8 @@ level_tag(enum log_level lvl)
 	return "?";
 }
 
-void
+/* the attribute lets clang's -Wformat-nonliteral see fmt is checked at the callers */
+void __attribute__((format(printf, 3, 0)))
 log_vwrite(enum log_level lvl, const char *func, const char *fmt, va_list ap)
 {
 	char msg[2048];

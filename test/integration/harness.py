@@ -8,6 +8,7 @@ coap-client-openssl, curl). Every wait is bounded; nothing binds outside
 import os
 import re
 import select
+import shlex
 import signal
 import socket
 import subprocess
@@ -305,7 +306,10 @@ class Mefd:
     # -- process
     def start(self, wait=10.0):
         self._logf = open(self.logpath, "ab")
-        self.proc = subprocess.Popen([str(MEFD), "-c", str(self.conf), "--foreground"],
+        # MEFD_WRAPPER (make valgrind) runs mefd under a tool; it keeps mefd's pid
+        wrapper = shlex.split(os.environ.get("MEFD_WRAPPER", ""))
+        wait = wait * float(os.environ.get("MEFD_SLOWDOWN", "1"))
+        self.proc = subprocess.Popen([*wrapper, str(MEFD), "-c", str(self.conf), "--foreground"],
                                      stdin=subprocess.DEVNULL, stdout=self._logf,
                                      stderr=self._logf, cwd=self.dir)
         deadline = time.monotonic() + wait
@@ -327,6 +331,7 @@ class Mefd:
 
     def stop(self, expect_rc=0, timeout=10):
         """SIGTERM and wait; returns the exit code (asserts expect_rc unless None)."""
+        timeout = timeout * float(os.environ.get("MEFD_SLOWDOWN", "1"))
         if self.proc is None:
             return None
         rc = self.proc.poll()
