@@ -20,6 +20,9 @@ struct loop;
 struct coapb;
 struct httpb;
 struct retired_conf;
+struct metrics;
+struct audit;
+struct ratelimit;
 
 struct mef_counters {
 	uint64_t handshakes_ok[TR__MAX];
@@ -43,6 +46,9 @@ struct mefd {
 	int housekeeping_timer;
 	struct retired_conf *retired; /* configs replaced by reloads; freed at exit */
 	struct mef_counters counters;
+	struct metrics *metrics;      /* src/ops/metrics.c; NULL when not created */
+	struct audit *audit;          /* src/ops/audit.c; NULL when [audit] path is unset */
+	struct ratelimit *ratelimit;  /* src/ops/ratelimit.c; NULL = no limits */
 };
 
 /*

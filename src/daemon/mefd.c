@@ -16,6 +16,7 @@
 #include "mef/err.h"
 #include "mef/log.h"
 #include "mef/loop.h"
+#include "mef/metrics.h"
 #include "mef/net.h"
 #include "mef/store.h"
 
@@ -164,6 +165,8 @@ mefd_start(struct mefd *d)
 		return MEF_ENOMEM;
 	r = loop_add_signals(d->loop, sigs, 3, on_signal, d);
 	if (r == 0)
+		r = metrics_new(d, &d->metrics);
+	if (r == 0)
 		r = open_bindings(d);
 	if (r == 0)
 		r = setup_timers(d);
@@ -190,6 +193,7 @@ mefd_teardown(struct mefd *d)
 	d->coap = coapb_free(d->coap);
 	d->https_psk = httpb_free(d->https_psk);
 	d->https_cert = httpb_free(d->https_cert);
+	d->metrics = metrics_free(d->metrics);
 	d->loop = loop_free(d->loop);
 	d->store = store_close(d->store);
 	d->kek = secret_free(d->kek);

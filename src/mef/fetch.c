@@ -18,6 +18,7 @@
 #include "mef/kdf.h"
 #include "mef/log.h"
 #include "mef/mefd.h"
+#include "mef/metrics.h"
 #include "mef/proc.h"
 #include "mef/store.h"
 
@@ -123,7 +124,10 @@ static int
 fetch_load(struct mefd *d, struct fetch *f, struct mef_secret **ret_ke, struct mef_resp *resp,
 	   const char **why)
 {
+	uint64_t t0 = metrics_now_us();
 	int r = store_ke_get(d->store, f->keid, &f->ke, ret_ke);
+
+	metrics_store_time(d, "ke_get", t0);
 
 	if (r == 0 && (f->ke.revoked || f->ke.expires <= (int64_t)time(NULL))) {
 		*ret_ke = secret_free(*ret_ke);
@@ -185,11 +189,13 @@ proc_fetch_credentials(struct mefd *d, const struct mef_req *req, const char *co
 	if (!resp->body)
 		proc_error(resp, RSC_INTERNAL_SERVER_ERROR, "out of memory");
 	d->counters.fetch_ok++;
+	metrics_inc(d, METRIC_FETCH, "ok");
 	log_info("%s %s: %s fetched the SUID %d key (%s) of KeID %s", transport_name(req->peer->transport),
 		 req->peer->addr, target, f.suid, fetch_kdfs[f.kdf].name, f.keid);
 	return;
 refused:
 	secret_free(ke);
 	d->counters.fetch_refused++;
+	metrics_inc(d, METRIC_FETCH, "refused");
 	fetch_log_refusal(req, why);
 }

@@ -16,6 +16,7 @@
 #include "mef/kdf.h"
 #include "mef/log.h"
 #include "mef/mefd.h"
+#include "mef/metrics.h"
 #include "mef/store.h"
 #include "mef/tlsx.h"
 
@@ -96,13 +97,16 @@ resolve_psk(struct mefd *d, const char *identity, struct client_rec *ret,
 	struct mef_secret *secret = NULL, *kpm = NULL;
 	struct group_rec g;
 	bool member_off = false;
+	uint64_t t0;
 	int r;
 
 	if (!identity_is_sane(identity)) {
 		*why = "malformed PSK identity";
 		return MEF_EINVAL;
 	}
+	t0 = metrics_now_us();
 	r = store_client_find_psk(d->store, identity, ret, ret_psk ? &kpm : NULL);
+	metrics_store_time(d, "client_find_psk", t0);
 	if (r == 0) {
 		if (ret->disabled) {
 			*why = "client is disabled";
@@ -156,6 +160,7 @@ mef_psk_lookup(struct mefd *d, enum mef_transport tr, const char *addr, const ch
 		log_notice("%s %s: handshake refused: %s (identity \"%.128s\")", transport_name(tr),
 			   addr, why, identity ? identity : "");
 		d->counters.handshakes_refused[tr]++;
+		metrics_inc(d, METRIC_HANDSHAKES, transport_name(tr), "refused", why);
 	}
 	return r;
 }
@@ -165,6 +170,7 @@ mef_handshake_refused(struct mefd *d, enum mef_transport tr, const char *addr, c
 {
 	log_notice("%s %s: handshake refused: %s", transport_name(tr), addr, why);
 	d->counters.handshakes_refused[tr]++;
+	metrics_inc(d, METRIC_HANDSHAKES, transport_name(tr), "refused", why);
 }
 
 /* The client behind a verified certificate: the first SAN registered with --cert-san. */
@@ -226,7 +232,10 @@ generate_ke(struct mefd *d, struct mef_peer *peer, const struct client_rec *c, s
 		k->created = now;
 		k->expires = now + (c->expiry > 0 ? c->expiry : d->conf->enrolment_expiry);
 		k->revoked = false;
+		uint64_t t0 = metrics_now_us();
+
 		r = store_ke_put(d->store, k, ke);
+		metrics_store_time(d, "ke_put", t0);
 	}
 	secret_free(ke);
 	return r;
@@ -261,6 +270,8 @@ mef_session_established(struct mefd *d, struct mef_peer *peer)
 	peer->established = true;
 	d->counters.handshakes_ok[peer->transport]++;
 	d->counters.ke_generated++;
+	metrics_inc(d, METRIC_HANDSHAKES, transport_name(peer->transport), "ok", "none");
+	metrics_inc(d, METRIC_KE_GENERATED);
 	log_info("%s %s: %s %s bootstrapped (%s, %s): KeID %s stored", transport_name(peer->transport),
 		 peer->addr, c.kind == CRED_CERT ? "certificate client" : "PSK client", c.id,
 		 tlsx_version(&peer->tls), tlsx_cipher(&peer->tls), k.keid);

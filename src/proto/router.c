@@ -11,6 +11,7 @@
 
 #include "mef/log.h"
 #include "mef/mefd.h"
+#include "mef/metrics.h"
 #include "mef/proc.h"
 #include "mef/req.h"
 
@@ -127,6 +128,8 @@ router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 
 	mef_resp_init(resp);
 	d->counters.requests++;
+	if (peer)
+		metrics_inc(d, METRIC_REQUESTS, transport_name(peer->transport));
 	if (!peer || !peer->established) {
 		proc_error(resp, RSC_SECURITY_ASSOCIATION_REQUIRED, "no authenticated session");
 		return;

@@ -138,3 +138,74 @@ def test_make_install_destdir(tmp_path):
         cp = subprocess.run(["man", "--warnings", "-l", str(dest / page)], capture_output=True,
                             text=True, timeout=30, env=dict(os.environ, MANWIDTH="80"))
         assert cp.returncode == 0 and not cp.stderr.strip(), cp.stderr
+
+
+# ---------------------------------------------------------------- metrics
+
+def scrape(port):
+    """GET /metrics with curl; {series text: value}."""
+    cp = harness.run(["curl", "-sS", "--max-time", "5", f"http://127.0.0.1:{port}/metrics"],
+                     check=True)
+    out = {}
+    for ln in cp.stdout.splitlines():
+        if ln and not ln.startswith("#"):
+            name, _, val = ln.rpartition(" ")
+            out[name] = float(val)
+    return out, cp.stdout
+
+
+def delta(a, b, key):
+    return b.get(key, 0) - a.get(key, 0)
+
+
+def psk_get(d, ident, psk_hex, path="/mef", port=None):
+    return harness.https_s_client(port or d.ports["https_psk"], path=path, psk_identity=ident,
+                                  psk=psk_hex)
+
+
+def ops_daemon(mefd_factory, extra="", level="info"):
+    mport = harness.free_port()
+    d = mefd_factory(level=level, start=False,
+                     extra=f"[metrics]\nlisten = 127.0.0.1:{mport}\n{extra}")
+    d.mport = mport
+    _, d.psk_hex = new_psk()
+    _, d.maf_hex = new_psk()
+    d.add_psk_client("dev1", "dev1@ops.example.com", d.psk_hex)
+    d.add_psk_client("maf.example.com", "maf@ops.example.com", d.maf_hex)
+    d.set_targets("dev1", "maf.example.com:21")
+    d.start()
+    return d
+
+
+def test_metrics_deltas(mefd_factory):
+    d = ops_daemon(mefd_factory)
+    before, text = scrape(d.mport)
+    assert 'mefd_build_info{version="' in text
+    assert "# TYPE mefd_handshakes_total counter" in text
+    # two good bootstraps, one unknown identity, one wrong key
+    for _ in range(2):
+        assert psk_get(d, "dev1@ops.example.com", d.psk_hex).status == 200
+    assert psk_get(d, "nobody@ops.example.com", d.psk_hex).status == 0
+    keid = json.loads(d.ctl("ke", "list", "--client", "dev1", "--json").stdout)[0]["keID"]
+    r = psk_get(d, "maf@ops.example.com", d.maf_hex, f"/fetchCredentials/{keid}/21")
+    assert r.status == 200, r
+    r = psk_get(d, "maf@ops.example.com", d.maf_hex, f"/fetchCredentials/{keid}/22")
+    assert r.status == 403, r
+    after, text = scrape(d.mport)
+    ok = 'mefd_handshakes_total{transport="https-psk",outcome="ok",reason="none"}'
+    unknown = ('mefd_handshakes_total{transport="https-psk",outcome="refused",'
+               'reason="unknown PSK identity"}')
+    assert delta(before, after, ok) == 4            # 2 bootstraps + 2 fetch sessions
+    assert delta(before, after, unknown) == 1
+    assert delta(before, after, "mefd_enrolment_keys_generated_total") == 4
+    assert delta(before, after, 'mefd_fetch_total{outcome="ok"}') == 1
+    assert delta(before, after, 'mefd_fetch_total{outcome="refused"}') == 1
+    assert delta(before, after, 'mefd_store_seconds_count{op="ke_put"}') == 4
+    assert delta(before, after, 'mefd_store_seconds_count{op="ke_get"}') == 2
+    assert after['mefd_store_seconds_bucket{op="ke_put",le="+Inf"}'] == \
+        after['mefd_store_seconds_count{op="ke_put"}']
+    assert 'mefd_sessions_active{listener="https-psk"}' in after
+    # only GET /metrics; nothing else is served there
+    cp = harness.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                      f"http://127.0.0.1:{d.mport}/"])
+    assert cp.stdout == "404"
