@@ -721,6 +721,7 @@ class CoapClientResult:
     payload: bytes = b""
     out: str = ""
     err: str = ""
+    dropped: bool = False   # coap-client refused the response (unknown critical option)
 
 
 def coap_client(uri, method="get", psk_user=None, psk_ascii=None, cert=None, key=None,
@@ -749,4 +750,4 @@ def coap_client(uri, method="get", psk_user=None, psk_ascii=None, cert=None, key
         data = outfile.read_bytes()
         outfile.unlink()
     return CoapClientResult(code=codes[-1] if codes else "", payload=data, out=cp.stdout,
-                            err=cp.stderr)
+                            err=cp.stderr, dropped="unknown critical option" in dump)
