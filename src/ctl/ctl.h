@@ -98,4 +98,13 @@ int ctl_group_list(struct ctl *c, const struct ctl_args *a);
 int ctl_group_show(struct ctl *c, const struct ctl_args *a);
 int ctl_group_remove(struct ctl *c, const struct ctl_args *a);
 
+/* --- operations (ctl_ops.c) --- */
+int ctl_audit_verify(struct ctl *c, const struct ctl_args *a);
+/*
+ * After a verb ran: appends an "admin" line to the audit trail when the
+ * config sets [audit] path and the verb changes something; returns rc, or
+ * CTL_EXIT_FAIL if the line could not be written.
+ */
+int ctl_audit_admin(struct ctl *c, const char *words, const struct ctl_args *a, int rc);
+
 #endif

@@ -57,6 +57,9 @@ static const struct ctl_verb verbs[] = {
 	{ "group list", ctl_group_list, OPT(JSON), 0, "[--json]", "list enrolment groups" },
 	{ "group show NAME", ctl_group_show, OPT(JSON), 0, "[--json]", "show one group" },
 	{ "group remove NAME", ctl_group_remove, OPT(JSON), 0, "[--json]", "remove a group" },
+	{ "audit verify", ctl_audit_verify, 0, 0, "",
+	  "check the hash chain of [audit] path; exit 2 names the first broken line" },
+	{ "audit verify FILE", ctl_audit_verify, 0, 0, "", "check the hash chain of FILE" },
 };
 
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))
@@ -376,6 +379,7 @@ main(int argc, char **argv)
 	r = v->fn(&c, &a);
 	if (r == CTL_EXIT_USAGE)
 		print_usage_line(stderr, v);
+	r = ctl_audit_admin(&c, v->words, &a, r);
 	ctl_done(&c);
 	return r;
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "daemon_internal.h"
+#include "mef/audit.h"
 #include "mef/err.h"
 #include "mef/log.h"
 #include "mef/loop.h"
@@ -166,6 +167,8 @@ mefd_start(struct mefd *d)
 	r = loop_add_signals(d->loop, sigs, 3, on_signal, d);
 	if (r == 0)
 		r = metrics_new(d, &d->metrics);
+	if (r == 0 && d->conf->audit_path && (r = audit_open(d->conf->audit_path, &d->audit)) != 0)
+		log_err("cannot open the audit trail %s", d->conf->audit_path);
 	if (r == 0)
 		r = open_bindings(d);
 	if (r == 0)
@@ -194,6 +197,7 @@ mefd_teardown(struct mefd *d)
 	d->https_psk = httpb_free(d->https_psk);
 	d->https_cert = httpb_free(d->https_cert);
 	d->metrics = metrics_free(d->metrics);
+	d->audit = audit_close(d->audit);
 	d->loop = loop_free(d->loop);
 	d->store = store_close(d->store);
 	d->kek = secret_free(d->kek);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mef/audit.h"
 #include "mef/err.h"
 #include "mef/kdf.h"
 #include "mef/log.h"
@@ -190,6 +191,9 @@ proc_fetch_credentials(struct mefd *d, const struct mef_req *req, const char *co
 		proc_error(resp, RSC_INTERNAL_SERVER_ERROR, "out of memory");
 	d->counters.fetch_ok++;
 	metrics_inc(d, METRIC_FETCH, "ok");
+	mef_audit(d, "fetch", "transport", transport_name(req->peer->transport), "addr",
+		  req->peer->addr, "target", target, "keid", f.keid, "suid", params[1], "kdf",
+		  fetch_kdfs[f.kdf].name, NULL);
 	log_info("%s %s: %s fetched the SUID %d key (%s) of KeID %s", transport_name(req->peer->transport),
 		 req->peer->addr, target, f.suid, fetch_kdfs[f.kdf].name, f.keid);
 	return;
@@ -197,5 +201,8 @@ refused:
 	secret_free(ke);
 	d->counters.fetch_refused++;
 	metrics_inc(d, METRIC_FETCH, "refused");
+	mef_audit(d, "fetch_refused", "transport", transport_name(req->peer->transport), "addr",
+		  req->peer->addr, "target", target, "keid", n_params > 0 ? params[0] : "", "reason",
+		  why, NULL);
 	fetch_log_refusal(req, why);
 }

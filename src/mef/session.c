@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "mef/audit.h"
 #include "mef/err.h"
 #include "mef/kdf.h"
 #include "mef/log.h"
@@ -161,6 +162,8 @@ mef_psk_lookup(struct mefd *d, enum mef_transport tr, const char *addr, const ch
 			   addr, why, identity ? identity : "");
 		d->counters.handshakes_refused[tr]++;
 		metrics_inc(d, METRIC_HANDSHAKES, transport_name(tr), "refused", why);
+		mef_audit(d, "handshake_refused", "transport", transport_name(tr), "addr", addr,
+			  "identity", identity ? identity : "", "reason", why, NULL);
 	}
 	return r;
 }
@@ -171,6 +174,8 @@ mef_handshake_refused(struct mefd *d, enum mef_transport tr, const char *addr, c
 	log_notice("%s %s: handshake refused: %s", transport_name(tr), addr, why);
 	d->counters.handshakes_refused[tr]++;
 	metrics_inc(d, METRIC_HANDSHAKES, transport_name(tr), "refused", why);
+	mef_audit(d, "handshake_refused", "transport", transport_name(tr), "addr", addr, "reason",
+		  why, NULL);
 }
 
 /* The client behind a verified certificate: the first SAN registered with --cert-san. */
@@ -272,6 +277,9 @@ mef_session_established(struct mefd *d, struct mef_peer *peer)
 	d->counters.ke_generated++;
 	metrics_inc(d, METRIC_HANDSHAKES, transport_name(peer->transport), "ok", "none");
 	metrics_inc(d, METRIC_KE_GENERATED);
+	mef_audit(d, "bootstrap", "transport", transport_name(peer->transport), "addr", peer->addr,
+		  "client", c.id, "credential", c.kind == CRED_CERT ? "certificate" : "psk", "keid",
+		  k.keid, NULL);
 	log_info("%s %s: %s %s bootstrapped (%s, %s): KeID %s stored", transport_name(peer->transport),
 		 peer->addr, c.kind == CRED_CERT ? "certificate client" : "PSK client", c.id,
 		 tlsx_version(&peer->tls), tlsx_cipher(&peer->tls), k.keid);

@@ -209,3 +209,68 @@ def test_metrics_deltas(mefd_factory):
     cp = harness.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                       f"http://127.0.0.1:{d.mport}/"])
     assert cp.stdout == "404"
+
+
+# ---------------------------------------------------------------- audit trail
+
+def chain_ok(path):
+    """Independent check of the format in include/mef/audit.h with hashlib."""
+    prev = "0" * 64
+    lines = Path(path).read_bytes().split(b"\n")
+    assert lines[-1] == b""
+    for ln in lines[:-1]:
+        obj = json.loads(ln)
+        body, tail = ln.rsplit(b',"hash":"', 1)
+        assert tail == obj["hash"].encode() + b'"}'
+        assert hashlib.sha256(body).hexdigest() == obj["hash"]
+        assert obj["prev"] == prev
+        prev = hashlib.sha256(ln).hexdigest()
+    return [json.loads(ln) for ln in lines[:-1]]
+
+
+def test_audit_trail_chain_and_tamper(mefd_factory, tmp_path):
+    audit = tmp_path / "audit.log"
+    d = ops_daemon(mefd_factory, extra=f"[audit]\npath = {audit}\n")
+    assert psk_get(d, "dev1@ops.example.com", d.psk_hex).status == 200
+    assert psk_get(d, "nobody@ops.example.com", d.psk_hex).status == 0
+    keid = json.loads(d.ctl("ke", "list", "--client", "dev1", "--json").stdout)[0]["keID"]
+    assert psk_get(d, "maf@ops.example.com", d.maf_hex,
+                   f"/fetchCredentials/{keid}/21").status == 200
+    d.ctl("client", "disable", "dev1")
+    d.ctl("ke", "revoke", keid)
+    d.ctl("client", "list")                       # read-only: not recorded
+    events = chain_ok(audit)
+    kinds = [e["event"] for e in events]
+    admin = [e for e in events if e["event"] == "admin"]
+    assert [e["verb"] for e in admin] == ["client add ID", "client add ID", "client set ID",
+                                          "client disable ID", "ke revoke KEID"]
+    assert admin[0]["psk_identity"] == "dev1@ops.example.com" and admin[0]["result"] == "ok"
+    assert "bootstrap" in kinds and "fetch" in kinds
+    refused = [e for e in events if e["event"] == "handshake_refused"]
+    assert any(e.get("reason") == "unknown PSK identity" and
+               e.get("identity") == "nobody@ops.example.com" for e in refused)
+    boot = [e for e in events if e["event"] == "bootstrap"][0]
+    assert boot["client"] == "dev1" and boot["keid"] == keid
+    # no secret: neither PSK (hex or raw) nor any Ke
+    raw = audit.read_text()
+    kes = json.loads(d.ctl("ke", "list", "--json", "--show-secrets").stdout)
+    for s in [d.psk_hex, d.maf_hex, bytes.fromhex(d.psk_hex).decode()] + \
+            [v for k in kes for kk, v in k.items() if kk.lower() in ("ke", "key", "secret")]:
+        assert s.lower() not in raw.lower()
+    cp = d.ctl("audit", "verify", check=False)
+    assert cp.returncode == 0 and "chain intact" in cp.stdout, cp.stderr
+    # edit one field of line 3: that line is named
+    lines = audit.read_text().splitlines(keepends=True)
+    tampered = tmp_path / "tampered.log"
+    lines3 = list(lines)
+    lines3[2] = lines3[2].replace('"result":"ok"', '"result":"failed"', 1) \
+        if '"result":"ok"' in lines3[2] else lines3[2].replace('"ts":"2', '"ts":"1', 1)
+    assert lines3[2] != lines[2]
+    tampered.write_text("".join(lines3))
+    cp = d.ctl("audit", "verify", str(tampered), check=False)
+    assert cp.returncode == 2
+    assert f"{tampered}:3: audit chain broken" in cp.stderr, cp.stderr
+    # remove line 4: line 4 (formerly 5) no longer chains
+    tampered.write_text("".join(lines[:3] + lines[4:]))
+    cp = d.ctl("audit", "verify", str(tampered), check=False)
+    assert cp.returncode == 2 and f"{tampered}:4: audit chain broken: prev" in cp.stderr
