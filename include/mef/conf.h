@@ -55,6 +55,12 @@ struct mef_conf {
 	char *ca_certificate;
 	char *ca_private_key;        /* mode 0600 */
 	int64_t ca_validity;         /* seconds; default 365d */
+	char *ca_name_constraints;   /* `mefctl ca init`: nameConstraints in OpenSSL syntax */
+	char *ca_upstream;           /* RA mode: https://HOST:PORT/.well-known/est of the real CA */
+	char *ca_upstream_certificate; /* RA mode: our client certificate towards upstream */
+	char *ca_upstream_key;       /* its key, mode 0600 */
+	char *ca_upstream_ca;        /* CA bundle that verifies the upstream server */
+	char *ca_ra_clients;         /* client IDs acting as registration authorities (any one SAN) */
 
 	/* [log] */
 	enum log_level log_level;

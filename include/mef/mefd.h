@@ -23,6 +23,7 @@ struct retired_conf;
 struct metrics;
 struct audit;
 struct ratelimit;
+struct est;
 
 struct mef_counters {
 	uint64_t handshakes_ok[TR__MAX];
@@ -49,6 +50,7 @@ struct mefd {
 	struct metrics *metrics;      /* src/ops/metrics.c; NULL when not created */
 	struct audit *audit;          /* src/ops/audit.c; NULL when [audit] path is unset */
 	struct ratelimit *ratelimit;  /* src/ops/ratelimit.c; NULL = no limits */
+	struct est *est;              /* src/est/: CA handle, CRL cache; built on first use */
 };
 
 /*

@@ -87,7 +87,24 @@ enum mef_ctype {
 	CT_JSON,          /* application/json, CoAP 50 */
 	CT_ONEM2M_JSON,   /* application/vnd.onem2m-res+json, CoAP 10001 */
 	CT_OTHER,
+	/* EST (RFC 7030 over HTTP: base64 bodies; RFC 9148 over CoAP: DER); procedures see DER */
+	CT_PKCS10,        /* application/pkcs10, CoAP 286 */
+	CT_PKCS7_CERTS,   /* application/pkcs7-mime; smime-type=certs-only, CoAP 281 */
+	CT_CSRATTRS,      /* application/csrattrs, CoAP 285 */
+	CT_PKCS8,         /* application/pkcs8, CoAP 284 */
+	CT_PKIX_CERT,     /* application/pkix-cert, CoAP 287 */
+	CT_PKIX_CRL,      /* application/pkix-crl (HTTP only, raw DER) */
+	CT_MULTIPART,     /* multipart/mixed (HTTP) / application/multipart-core, CoAP 62: see parts */
 };
+
+/* One part of a CT_MULTIPART response: bytes [off, off+len) of the body. */
+struct mef_part {
+	enum mef_ctype ctype;
+	size_t off;
+	size_t len;
+};
+
+#define MEF_RESP_MAX_PARTS 2
 
 struct mef_req {
 	enum mef_op op;
@@ -111,6 +128,8 @@ struct mef_resp {
 	int ty;                  /* resource type for Content-Type ty= / oneM2M-TY, -1 none */
 	char location[320];      /* Content-Location on 201, "" if none */
 	unsigned max_age;        /* seconds; 0 = binding default (HTTP Retry-After on 4290) */
+	size_t n_parts;          /* ctype CT_MULTIPART: body holds the parts back to back */
+	struct mef_part parts[MEF_RESP_MAX_PARTS];
 };
 
 void mef_resp_init(struct mef_resp *r);

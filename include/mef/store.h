@@ -144,4 +144,33 @@ int store_ke_revoke(struct store *s, const char *keid);
 /* Deletes Ke with expires <= now; *ret_n (may be NULL) receives the count. */
 int store_ke_sweep(struct store *s, int64_t now, unsigned *ret_n);
 
+/* --- issued certificates (EST, src/store/sqlite_certs.c) --- */
+#define STORE_SERIAL_MAX 41 /* uppercase hex serial (ca_serial_canon), NUL included */
+
+/* One certificate the MEF CA issued: kept for listing, revocation and the CRL. */
+struct cert_rec {
+	char serial[STORE_SERIAL_MAX];
+	char client_id[MEF_ID_MAX];
+	char subject[MEF_ID_MAX];
+	char san[MEF_ID_MAX];
+	int64_t not_before;   /* unix seconds */
+	int64_t not_after;
+	int64_t issued;
+	bool revoked;
+	int64_t revoked_at;   /* 0 unless revoked */
+};
+
+/* Records an issued certificate and its DER. MEF_EEXIST on a duplicate serial. */
+int store_cert_put(struct store *s, const struct cert_rec *c, const uint8_t *der, size_t der_len);
+/* serial canonical; *ret_der (malloc()ed, caller frees) may be NULL if not wanted. MEF_ENOTFOUND. */
+int store_cert_get(struct store *s, const char *serial, struct cert_rec *ret, uint8_t **ret_der,
+		   size_t *ret_der_len);
+/* Marks revoked at when (keeps the first revocation time). MEF_ENOTFOUND. */
+int store_cert_revoke(struct store *s, const char *serial, int64_t when);
+typedef int (*store_cert_cb)(void *ctx, const struct cert_rec *c);
+/* All certificates (revoked_only: only the revoked ones), oldest first. */
+int store_cert_list(struct store *s, bool revoked_only, store_cert_cb cb, void *ctx);
+/* Number of revoked certificates (changes exactly when the CRL must change). */
+int store_cert_revoked_count(struct store *s, int64_t *ret);
+
 #endif

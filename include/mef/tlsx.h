@@ -41,4 +41,11 @@ void tlsx_sni(const struct tls_ref *t, char *out, size_t outlen);
  */
 int tlsx_peer_sans(const struct tls_ref *t, char sans[TLSX_MAX_SANS][256]);
 
+/*
+ * Serial number of the peer certificate as uppercase hex, leading zero bytes
+ * dropped (ca_serial_canon form), into hex (n bytes). The revocation check of
+ * mef_session_established. 0, MEF_ENOTFOUND (no certificate), MEF_E*.
+ */
+int tlsx_peer_serial(const struct tls_ref *t, char *hex, size_t n);
+
 #endif

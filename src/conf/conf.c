@@ -81,6 +81,18 @@ static const struct conf_key conf_keys[] = {
 	 "PEM private key of the issuing CA, mode 0600"},
 	{"ca", "validity", CT_DURATION, F(ca_validity), 0, "365d", false, 1, 100 * 365 * DAY,
 	 "lifetime of issued certificates"},
+	{"ca", "name_constraints", CT_STRING, F(ca_name_constraints), 0, NULL, false, 0, 0,
+	 "mefctl ca init: nameConstraints, e.g. permitted;URI:.example.net"},
+	{"ca", "upstream", CT_STRING, F(ca_upstream), 0, NULL, false, 0, 0,
+	 "RA mode: https://HOST:PORT/.well-known/est of the EST server that signs"},
+	{"ca", "upstream_certificate", CT_FILE, F(ca_upstream_certificate), 0, NULL, false, 0, 0,
+	 "RA mode: PEM client certificate presented upstream"},
+	{"ca", "upstream_key", CT_PRIVATE_PATH, F(ca_upstream_key), 0, NULL, false, 0, 0,
+	 "RA mode: its PEM private key, mode 0600"},
+	{"ca", "upstream_ca", CT_FILE, F(ca_upstream_ca), 0, NULL, false, 0, 0,
+	 "RA mode: PEM CA bundle that verifies the upstream server"},
+	{"ca", "ra_clients", CT_STRING, F(ca_ra_clients), 0, NULL, false, 0, 0,
+	 "client IDs (comma-separated) that may enrol any one SAN, as an RA"},
 	{"log", "level", CT_LOG_LEVEL, F(log_level), 0, "info", false, 0, 0,
 	 "error, warning, notice, info or debug"},
 	{"limits", "max_sessions", CT_UINT, F(max_sessions), 0, "1024", false, 1, 1000000,
@@ -128,6 +140,9 @@ static const struct conf_rule {
 	{"https", "cert_listen", "tls", "client_ca"},
 	{"ca", "certificate", "ca", "private_key"},
 	{"ca", "private_key", "ca", "certificate"},
+	{"ca", "upstream", "ca", "upstream_certificate"},
+	{"ca", "upstream", "ca", "upstream_key"},
+	{"ca", "upstream", "ca", "upstream_ca"},
 };
 
 struct conf_parser {

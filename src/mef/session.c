@@ -178,10 +178,64 @@ mef_handshake_refused(struct mefd *d, enum mef_transport tr, const char *addr, c
 		  why, NULL);
 }
 
+/*
+ * The certificate's entry among those the MEF CA issued (EST, docs/est.md),
+ * matched by serial and SAN: 0 (issued here, still valid), MEF_ENOTFOUND
+ * (not ours), MEF_EDISABLED (revoked: refused at every handshake).
+ */
+static int
+issued_cert(struct mefd *d, const struct mef_peer *peer, struct cert_rec *ret, const char **why)
+{
+	char serial[STORE_SERIAL_MAX];
+	int r;
+
+	if (tlsx_peer_serial(&peer->tls, serial, sizeof(serial)) != 0)
+		return MEF_ENOTFOUND;
+	r = store_cert_get(d->store, serial, ret, NULL, NULL);
+	for (int i = 0; r == 0 && i < peer->n_sans; i++) {
+		if (strcmp(peer->sans[i], ret->san) != 0)
+			continue;
+		if (!ret->revoked)
+			return 0;
+		*why = "certificate revoked";
+		return MEF_EDISABLED;
+	}
+	if (r != 0 && r != MEF_ENOTFOUND) {
+		*why = "store lookup failed";
+		return r;
+	}
+	return MEF_ENOTFOUND;
+}
+
+/* A certificate the MEF CA issued to a client registered some other way (e.g. PSK): that client. */
+static int
+resolve_issued(struct mefd *d, const struct cert_rec *ic, struct client_rec *ret, const char **why)
+{
+	int r = mef_client_resolve(d, ic->client_id, ret);
+
+	if (r != 0) {
+		*why = r == MEF_ENOTFOUND ? "certificate holder no longer registered" : "store lookup failed";
+		return r;
+	}
+	if (ret->disabled) {
+		*why = "client is disabled";
+		return MEF_EDISABLED;
+	}
+	/* this session authenticated with a certificate (router AUTH_CERT_ONLY, EST identity) */
+	ret->kind = CRED_CERT;
+	snprintf(ret->cert_san, sizeof(ret->cert_san), "%s", ic->san);
+	return 0;
+}
+
 /* The client behind a verified certificate: the first SAN registered with --cert-san. */
 static int
 resolve_cert(struct mefd *d, const struct mef_peer *peer, struct client_rec *ret, const char **why)
 {
+	struct cert_rec ic;
+	int issued = issued_cert(d, peer, &ic, why);
+
+	if (issued != 0 && issued != MEF_ENOTFOUND)
+		return issued;
 	for (int i = 0; i < peer->n_sans; i++) {
 		int r = store_client_find_cert(d->store, peer->sans[i], ret);
 
@@ -197,6 +251,8 @@ resolve_cert(struct mefd *d, const struct mef_peer *peer, struct client_rec *ret
 		}
 		return 0;
 	}
+	if (issued == 0)
+		return resolve_issued(d, &ic, ret, why);
 	*why = peer->n_sans ? "no subjectAltName of the certificate is registered"
 			    : "certificate has no subjectAltName";
 	return MEF_ENOTFOUND;

@@ -15,6 +15,7 @@
 #include <sys/epoll.h>
 
 #include "mef/err.h"
+#include "mef/est.h"
 #include "mef/log.h"
 #include "mef/loop.h"
 #include "mef/mefd.h"
@@ -97,6 +98,30 @@ static const struct {
 } coapb_formats[] = {
 	{COAPB_CF_JSON, CT_JSON},
 	{COAPB_CF_ONEM2M_JSON, CT_ONEM2M_JSON},
+	/* EST over CoAP, RFC 9148 §8.3: DER payloads */
+	{281, CT_PKCS7_CERTS},
+	{284, CT_PKCS8},
+	{285, CT_CSRATTRS},
+	{286, CT_PKCS10},
+	{287, CT_PKIX_CERT},
+	{62, CT_MULTIPART},
+};
+
+/*
+ * RFC 9148 §4.1 discovery: real resources (served by the same handler) so
+ * that libcoap's own /.well-known/core answer (link format, ct 40) lists
+ * them; the catch-all resource is never listed.
+ */
+static const struct {
+	const char *path;
+	const char *rt;
+	const char *ct;
+} coapb_est_links[] = {
+	{"est/crts", "\"ace.est.crts\"", "281"},
+	{"est/att", "\"ace.est.att\"", "285"},
+	{"est/sen", "\"ace.est.sen\"", "281"},
+	{"est/sren", "\"ace.est.sren\"", "281"},
+	{"est/skg", "\"ace.est.skg\"", "62"},
 };
 
 /* ---- logging ---- */
@@ -551,6 +576,19 @@ coapb_respond(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 			coapb_add_uint(out, COAP_OPTION_MAXAGE, resp->max_age);
 		return;
 	}
+	if (resp->ctype == CT_MULTIPART) { /* RFC 9148 §4.8: multipart-core (CBOR) */
+		uint8_t *mp;
+		size_t mplen;
+
+		if (est_coap_multipart(resp, &mp, &mplen) != 0) {
+			coap_pdu_set_code(out, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+			return;
+		}
+		mef_resp_done(resp); /* wipes the key */
+		resp->body = (char *)mp;
+		resp->body_len = mplen;
+		body = resp->body;
+	}
 	/* libcoap owns the body until the last block is sent (release frees it) */
 	resp->body = NULL;
 	if (!coap_add_data_large_response(r, session, in, out, query, coapb_cf_of(resp->ctype),
@@ -786,6 +824,15 @@ coapb_context(struct coapb *c)
 	coap_register_request_handler(r, COAP_REQUEST_POST, coapb_request);
 	coap_register_request_handler(r, COAP_REQUEST_DELETE, coapb_request);
 	coap_add_resource(c->ctx, r);
+	for (size_t i = 0; i < sizeof(coapb_est_links) / sizeof(coapb_est_links[0]); i++) {
+		if (!(r = coap_resource_init(coap_make_str_const(coapb_est_links[i].path), 0)))
+			return MEF_ENOMEM;
+		coap_register_request_handler(r, COAP_REQUEST_GET, coapb_request);
+		coap_register_request_handler(r, COAP_REQUEST_POST, coapb_request);
+		coap_add_attr(r, coap_make_str_const("rt"), coap_make_str_const(coapb_est_links[i].rt), 0);
+		coap_add_attr(r, coap_make_str_const("ct"), coap_make_str_const(coapb_est_links[i].ct), 0);
+		coap_add_resource(c->ctx, r);
+	}
 	return coapb_endpoints(c, c->d->conf);
 }
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "mef/err.h"
+#include "mef/est.h"
 #include "mef/log.h"
 #include "mef/loop.h"
 #include "mef/mefd.h"
@@ -402,6 +403,15 @@ static const struct {
 } httpb_ctypes[] = {
 	{"application/json", CT_JSON},
 	{"application/vnd.onem2m-res+json", CT_ONEM2M_JSON},
+	/* EST (RFC 7030): the first row of a type names it in responses */
+	{"application/pkcs10", CT_PKCS10},
+	{"application/pkcs7-mime; smime-type=certs-only", CT_PKCS7_CERTS},
+	{"application/pkcs7-mime", CT_PKCS7_CERTS},
+	{"application/csrattrs", CT_CSRATTRS},
+	{"application/pkcs8", CT_PKCS8},
+	{"application/pkix-cert", CT_PKIX_CERT},
+	{"application/pkix-crl", CT_PKIX_CRL},
+	{"multipart/mixed", CT_MULTIPART},
 };
 
 static char *
@@ -494,6 +504,51 @@ httpb_resp_headers(struct MHD_Response *r, const struct mef_req *req, const stru
 	return ok;
 }
 
+/* EST bodies (mef/est.h): DER becomes RFC 7030/8951 base64 or multipart/mixed here. */
+static enum MHD_Result
+httpb_send_est(struct MHD_Connection *c, unsigned status, const struct mef_req *req,
+	       const struct mef_resp *resp)
+{
+	struct mef_resp head = *resp;
+	struct MHD_Response *r = NULL;
+	enum MHD_Result ret = MHD_NO;
+	char ctype[128], *body;
+	size_t len;
+
+	if (est_http_encode(resp, &body, &len, ctype, sizeof(ctype)) != 0)
+		return MHD_NO;
+	head.body_len = 0; /* Content-Type is ours */
+	r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_COPY);
+	if (r != NULL && httpb_resp_headers(r, req, &head) &&
+	    httpb_add_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype) &&
+	    (resp->ctype == CT_MULTIPART ||
+	     httpb_add_header(r, "Content-Transfer-Encoding", "base64")))
+		ret = MHD_queue_response(c, status, r);
+	if (r != NULL)
+		MHD_destroy_response(r);
+	secret_wipe(body, len); /* serverkeygen: a private key */
+	free(body);
+	return ret;
+}
+
+/* EST requests: the procedures want DER (RFC 8951: base64 whatever the headers say). */
+static int
+httpb_est_body(struct httpb_req *r, struct mef_req *req)
+{
+	uint8_t *der;
+	size_t len;
+
+	if (r->len == 0 || est_http_decode(r->body, r->len, &der, &len) != 0)
+		return r->len == 0 ? 0 : MEF_EINVAL;
+	secret_wipe(r->body, r->len);
+	free(r->body);
+	r->body = der;
+	r->len = len;
+	req->body = der;
+	req->body_len = len;
+	return 0;
+}
+
 static enum MHD_Result
 httpb_send(struct MHD_Connection *c, unsigned status, const struct mef_req *req,
 	   const struct mef_resp *resp)
@@ -501,6 +556,8 @@ httpb_send(struct MHD_Connection *c, unsigned status, const struct mef_req *req,
 	struct MHD_Response *r;
 	enum MHD_Result ret = MHD_NO;
 
+	if (resp->body_len > 0 && est_http_transformed(resp->ctype))
+		return httpb_send_est(c, status, req, resp);
 	r = MHD_create_response_from_buffer(resp->body_len, resp->body, MHD_RESPMEM_MUST_COPY);
 	if (r == NULL)
 		return MHD_NO;
@@ -562,6 +619,9 @@ httpb_dispatch(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req
 	if (httpb_ctype_parse(ct, &req.ctype, &req.ty) != 0)
 		return httpb_send_error(c, MHD_HTTP_BAD_REQUEST, RSC_BAD_REQUEST,
 					"malformed Content-Type");
+	if (req.ctype == CT_PKCS10 && httpb_est_body(r, &req) != 0)
+		return httpb_send_error(c, MHD_HTTP_BAD_REQUEST, RSC_BAD_REQUEST,
+					"body is neither base64 nor DER");
 	mef_resp_init(&resp);
 	router_dispatch(hc->inst->h->d, &req, &resp);
 	ret = httpb_send(c, (unsigned)rsc_to_http(resp.rsc), &req, &resp);

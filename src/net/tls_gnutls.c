@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mef/ca.h"
 #include "mef/err.h"
 #include "mef/log.h"
 #include "tls_internal.h"
@@ -208,4 +209,31 @@ tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256])
 		n = tls_gnutls_crt_sans(crt, sans);
 	gnutls_x509_crt_deinit(crt);
 	return n;
+}
+
+int
+tls_gnutls_peer_serial(void *session, char *hex, size_t n)
+{
+	const gnutls_datum_t *chain;
+	unsigned int n_chain = 0;
+	gnutls_x509_crt_t crt;
+	unsigned char raw[64];
+	size_t len = sizeof(raw);
+	char text[2 * sizeof(raw) + 1], canon[CA_SERIAL_HEX];
+	int r = MEF_ECRYPTO;
+
+	chain = gnutls_certificate_get_peers((gnutls_session_t)session, &n_chain);
+	if (chain == NULL || n_chain == 0)
+		return MEF_ENOTFOUND;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return MEF_ENOMEM;
+	if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) >= 0 &&
+	    gnutls_x509_crt_get_serial(crt, raw, &len) >= 0 && len > 0) {
+		for (size_t i = 0; i < len; i++)
+			snprintf(text + 2 * i, 3, "%02X", raw[i]);
+		if (ca_serial_canon(text, canon) == 0)
+			r = snprintf(hex, n, "%s", canon) < (int)n ? 0 : MEF_ETOOBIG;
+	}
+	gnutls_x509_crt_deinit(crt);
+	return r;
 }

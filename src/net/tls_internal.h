@@ -19,11 +19,13 @@ const char *tls_openssl_version(void *session);
 const char *tls_openssl_cipher(void *session);
 void tls_openssl_sni(void *session, char *out, size_t outlen);
 int tls_openssl_peer_sans(void *session, char sans[TLSX_MAX_SANS][256]);
+int tls_openssl_peer_serial(void *session, char *hex, size_t n);
 
 int tls_gnutls_export(void *session, const char *label, uint8_t *out, size_t len);
 const char *tls_gnutls_version(void *session);
 const char *tls_gnutls_cipher(void *session);
 void tls_gnutls_sni(void *session, char *out, size_t outlen);
 int tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256]);
+int tls_gnutls_peer_serial(void *session, char *hex, size_t n);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mef/ca.h"
 #include "mef/err.h"
 #include "tls_internal.h"
 
@@ -108,4 +109,22 @@ tls_openssl_peer_sans(void *session, char sans[TLSX_MAX_SANS][256])
 			n++;
 	GENERAL_NAMES_free(gns);
 	return n;
+}
+
+int
+tls_openssl_peer_serial(void *session, char *hex, size_t n)
+{
+	X509 *cert = SSL_get0_peer_certificate(session);
+	BIGNUM *bn;
+	char *h = NULL, canon[CA_SERIAL_HEX];
+	int r = MEF_ECRYPTO;
+
+	if (!cert)
+		return MEF_ENOTFOUND;
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	if (bn && (h = BN_bn2hex(bn)) && ca_serial_canon(h, canon) == 0)
+		r = snprintf(hex, n, "%s", canon) < (int)n ? 0 : MEF_ETOOBIG;
+	OPENSSL_free(h);
+	BN_free(bn);
+	return r;
 }

@@ -16,16 +16,17 @@ struct tlsx_ops {
 	const char *(*cipher)(void *s);
 	void (*sni)(void *s, char *out, size_t outlen);
 	int (*peer_sans)(void *s, char sans[TLSX_MAX_SANS][256]);
+	int (*peer_serial)(void *s, char *hex, size_t n);
 };
 
 static const struct tlsx_ops tlsx_openssl = {
 	tls_openssl_export, tls_openssl_version, tls_openssl_cipher,
-	tls_openssl_sni,    tls_openssl_peer_sans,
+	tls_openssl_sni,    tls_openssl_peer_sans, tls_openssl_peer_serial,
 };
 
 static const struct tlsx_ops tlsx_gnutls = {
 	tls_gnutls_export, tls_gnutls_version, tls_gnutls_cipher,
-	tls_gnutls_sni,    tls_gnutls_peer_sans,
+	tls_gnutls_sni,    tls_gnutls_peer_sans, tls_gnutls_peer_serial,
 };
 
 /* NULL for an unset or unknown ref: every caller then fails closed. */
@@ -84,4 +85,12 @@ tlsx_peer_sans(const struct tls_ref *t, char sans[TLSX_MAX_SANS][256])
 	const struct tlsx_ops *ops = tlsx_ops_of(t);
 
 	return ops ? ops->peer_sans(t->session, sans) : MEF_EINVAL;
+}
+
+int
+tlsx_peer_serial(const struct tls_ref *t, char *hex, size_t n)
+{
+	const struct tlsx_ops *ops = tlsx_ops_of(t);
+
+	return ops ? ops->peer_serial(t->session, hex, n) : MEF_EINVAL;
 }

@@ -14,6 +14,7 @@
 #include "mef/metrics.h"
 #include "mef/proc.h"
 #include "mef/req.h"
+#include "mef/est.h"
 
 #define PATH_MAX_SEGS 8
 #define SEG_MAX 384
@@ -35,6 +36,18 @@ struct route {
 static const struct route routes[] = {
 	{"/mef", MEF_OP_RETRIEVE, proc_mefbase_retrieve, AUTH_ANY, false},
 	{"/fetchCredentials/*/*", MEF_OP_RETRIEVE, proc_fetch_credentials, AUTH_ANY, false},
+	/* EST (mef/est.h, decisions §5): RFC 7030 paths on HTTPS, RFC 9148 paths on CoAP */
+	{"/.well-known/est/cacerts", MEF_OP_RETRIEVE, proc_est_cacerts, AUTH_ANY, false},
+	{"/.well-known/est/csrattrs", MEF_OP_RETRIEVE, proc_est_csrattrs, AUTH_ANY, false},
+	{"/.well-known/est/simpleenroll", MEF_OP_CREATE, proc_est_enroll, AUTH_ANY, true},
+	{"/.well-known/est/simplereenroll", MEF_OP_CREATE, proc_est_reenroll, AUTH_CERT_ONLY, true},
+	{"/.well-known/est/serverkeygen", MEF_OP_CREATE, proc_est_serverkeygen, AUTH_ANY, true},
+	{"/est/crts", MEF_OP_RETRIEVE, proc_est_cacerts, AUTH_ANY, false},
+	{"/est/att", MEF_OP_RETRIEVE, proc_est_csrattrs, AUTH_ANY, false},
+	{"/est/sen", MEF_OP_CREATE, proc_est_enroll, AUTH_ANY, true},
+	{"/est/sren", MEF_OP_CREATE, proc_est_reenroll, AUTH_CERT_ONLY, true},
+	{"/est/skg", MEF_OP_CREATE, proc_est_serverkeygen, AUTH_ANY, true},
+	{"/crl.der", MEF_OP_RETRIEVE, proc_est_crl, AUTH_ANY, false},
 };
 
 struct path_segs {

@@ -348,3 +348,54 @@ store_ke_sweep(struct store *s, int64_t now, unsigned *ret_n)
 {
 	return s->ops->ke_sweep(s, now, ret_n);
 }
+
+/* --- issued certificates (no secrets: plain rows) --- */
+
+int
+store_cert_put(struct store *s, const struct cert_rec *c, const uint8_t *der, size_t der_len)
+{
+	if (!name_ok(c->serial, STORE_SERIAL_MAX) || !name_ok(c->client_id, MEF_ID_MAX) ||
+	    !der || der_len == 0)
+		return MEF_EINVAL;
+	return s->ops->cert_put(s, c, der, der_len);
+}
+
+int
+store_cert_get(struct store *s, const char *serial, struct cert_rec *ret, uint8_t **ret_der,
+	       size_t *ret_der_len)
+{
+	struct store_blob der = { 0 };
+	struct cert_rec row;
+	int r;
+
+	if (!name_ok(serial, STORE_SERIAL_MAX))
+		return MEF_ENOTFOUND;
+	if ((r = s->ops->cert_get(s, serial, &row, ret_der ? &der : NULL)) < 0)
+		return r;
+	if (ret_der) {
+		*ret_der = der.p;
+		*ret_der_len = der.len;
+	}
+	*ret = row;
+	return 0;
+}
+
+int
+store_cert_revoke(struct store *s, const char *serial, int64_t when)
+{
+	if (!name_ok(serial, STORE_SERIAL_MAX))
+		return MEF_ENOTFOUND;
+	return s->ops->cert_revoke(s, serial, when);
+}
+
+int
+store_cert_list(struct store *s, bool revoked_only, store_cert_cb cb, void *ctx)
+{
+	return s->ops->cert_list(s, revoked_only, cb, ctx);
+}
+
+int
+store_cert_revoked_count(struct store *s, int64_t *ret)
+{
+	return s->ops->cert_revoked_count(s, ret);
+}

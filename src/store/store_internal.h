@@ -59,6 +59,13 @@ struct store_ops {
 		       void *ctx);
 	int (*ke_revoke)(struct store *s, const char *keid);
 	int (*ke_sweep)(struct store *s, int64_t now, unsigned *ret_n);
+
+	int (*cert_put)(struct store *s, const struct cert_rec *c, const uint8_t *der, size_t len);
+	int (*cert_get)(struct store *s, const char *serial, struct cert_rec *ret,
+			struct store_blob *ret_der);
+	int (*cert_revoke)(struct store *s, const char *serial, int64_t when);
+	int (*cert_list)(struct store *s, bool revoked_only, store_cert_cb cb, void *ctx);
+	int (*cert_revoked_count)(struct store *s, int64_t *ret);
 };
 
 /* The common head of every backend's handle (embedded first). */
@@ -69,7 +76,18 @@ struct store {
 
 extern const struct store_ops store_sqlite_ops;
 
+/* The SQLite connection of a handle opened by store_sqlite_ops (for sqlite_<topic>.c bodies). */
+struct sqlite3;
+struct sqlite3 *store_sqlite_db(struct store *s);
+
+/* sqlite_certs.c: the issued-certificate table (SQL only; see struct store_ops). */
+int sq_cert_put(struct store *s, const struct cert_rec *c, const uint8_t *der, size_t len);
+int sq_cert_get(struct store *s, const char *serial, struct cert_rec *ret, struct store_blob *ret_der);
+int sq_cert_revoke(struct store *s, const char *serial, int64_t when);
+int sq_cert_list(struct store *s, bool revoked_only, store_cert_cb cb, void *ctx);
+int sq_cert_revoked_count(struct store *s, int64_t *ret);
+
 /* Schema version written by this build (all backends agree on it). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 #endif

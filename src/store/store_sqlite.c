@@ -72,6 +72,20 @@ static const char *const migrations[] = {
 	" ke_wrapped BLOB NOT NULL);"
 	"CREATE INDEX ke_client ON ke(client_id);"
 	"CREATE INDEX ke_expires ON ke(expires);",
+	/* 1 -> 2: certificates issued by the MEF CA (EST; src/store/sqlite_certs.c) */
+	"CREATE TABLE IF NOT EXISTS certs ("
+	" serial TEXT PRIMARY KEY NOT NULL,"
+	" client_id TEXT NOT NULL,"
+	" subject TEXT NOT NULL DEFAULT '',"
+	" san TEXT NOT NULL,"
+	" not_before INTEGER NOT NULL,"
+	" not_after INTEGER NOT NULL,"
+	" issued INTEGER NOT NULL,"
+	" revoked INTEGER NOT NULL DEFAULT 0,"
+	" revoked_at INTEGER NOT NULL DEFAULT 0,"
+	" der BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS certs_client ON certs(client_id);"
+	"CREATE INDEX IF NOT EXISTS certs_revoked ON certs(revoked);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -951,4 +965,15 @@ const struct store_ops store_sqlite_ops = {
 	.ke_list = sq_ke_list,
 	.ke_revoke = sq_ke_revoke,
 	.ke_sweep = sq_ke_sweep,
+	.cert_put = sq_cert_put,
+	.cert_get = sq_cert_get,
+	.cert_revoke = sq_cert_revoke,
+	.cert_list = sq_cert_list,
+	.cert_revoked_count = sq_cert_revoked_count,
 };
+
+struct sqlite3 *
+store_sqlite_db(struct store *s)
+{
+	return sq(s)->db;
+}

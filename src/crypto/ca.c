@@ -1,0 +1,716 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The MEF CA on OpenSSL 3 EVP (include/mef/ca.h): CSR checks, issuance of
+ * the TS-0003 10.1.1 client profile, CRLs, server-side key generation and
+ * `mefctl ca init`. The key is used in process for now (style rule 23,
+ * option A); every request is plain data so a signer process can take over.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mef/ca.h"
+#include "mef/err.h"
+#include "mef/secret.h"
+
+#define CA_SERIAL_BYTES 16 /* 127 random bits after the sign bit is cleared */
+
+struct ca {
+	X509 *cert;
+	EVP_PKEY *key;
+	uint8_t *der;
+	size_t der_len;
+};
+
+/* ---- loading ---- */
+
+static EVP_PKEY *
+ca_read_key(const char *path)
+{
+	struct mef_secret *raw = NULL;
+	const char *why = NULL;
+	EVP_PKEY *k = NULL;
+	BIO *b;
+
+	if (secret_read_file(path, 0, &raw, &why) != 0)
+		return NULL;
+	b = BIO_new_mem_buf(raw->p, (int)raw->len);
+	if (b)
+		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+	BIO_free(b);
+	secret_free(raw);
+	return k;
+}
+
+static X509 *
+ca_read_cert(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	X509 *x;
+
+	if (!f)
+		return NULL;
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	return x;
+}
+
+int
+ca_open(const char *cert_path, const char *key_path, struct ca **ret)
+{
+	struct ca *ca = calloc(1, sizeof(*ca));
+	unsigned char *p = NULL;
+	int n, r = 0;
+
+	if (!ca)
+		return MEF_ENOMEM;
+	if (!(ca->cert = ca_read_cert(cert_path)) || !(ca->key = ca_read_key(key_path)))
+		r = MEF_EIO;
+	else if (X509_check_private_key(ca->cert, ca->key) != 1)
+		r = MEF_EAUTH;
+	else if ((n = i2d_X509(ca->cert, &p)) <= 0)
+		r = MEF_ECRYPTO;
+	if (r) {
+		ERR_clear_error();
+		ca_free(ca);
+		return r;
+	}
+	ca->der = p;
+	ca->der_len = (size_t)n;
+	*ret = ca;
+	return 0;
+}
+
+struct ca *
+ca_free(struct ca *ca)
+{
+	if (!ca)
+		return NULL;
+	X509_free(ca->cert);
+	EVP_PKEY_free(ca->key);
+	OPENSSL_free(ca->der);
+	free(ca);
+	return NULL;
+}
+
+void
+ca_cert_der(const struct ca *ca, const uint8_t **ret, size_t *ret_len)
+{
+	*ret = ca->der;
+	*ret_len = ca->der_len;
+}
+
+/* ---- CSR checks ---- */
+
+/* A SAN as text, the way tlsx_peer_sans renders it (URI/DNS verbatim, otherName OID:value). */
+static int
+san_text(const GENERAL_NAME *gn, char *out, size_t outlen)
+{
+	const ASN1_STRING *s;
+	char oid[128] = "";
+	int n;
+
+	if (gn->type == GEN_URI) {
+		s = gn->d.uniformResourceIdentifier;
+	} else if (gn->type == GEN_DNS) {
+		s = gn->d.dNSName;
+	} else if (gn->type == GEN_OTHERNAME && gn->d.otherName->value->type == V_ASN1_UTF8STRING) {
+		s = gn->d.otherName->value->value.utf8string;
+		if (OBJ_obj2txt(oid, sizeof(oid) - 1, gn->d.otherName->type_id, 1) <= 0)
+			return MEF_EINVAL;
+		strcat(oid, ":");
+	} else {
+		return MEF_EUNSUPP;
+	}
+	if (ASN1_STRING_length(s) <= 0 ||
+	    memchr(ASN1_STRING_get0_data(s), '\0', (size_t)ASN1_STRING_length(s)))
+		return MEF_EINVAL;
+	n = snprintf(out, outlen, "%s%.*s", oid, ASN1_STRING_length(s),
+		     (const char *)ASN1_STRING_get0_data(s));
+	return n < 0 || (size_t)n >= outlen ? MEF_ETOOBIG : 0;
+}
+
+/* TS-0003 10.1.1: id-ecPublicKey on secp256r1, uncompressed point. */
+static int
+key_check(X509_PUBKEY *xpk, EVP_PKEY *pk, const char **why)
+{
+	const unsigned char *pt = NULL;
+	char group[64] = "";
+	int ptlen = 0;
+
+	if (!EVP_PKEY_is_a(pk, "EC")) {
+		*why = "key is not an EC key";
+		return MEF_EUNSUPP;
+	}
+	if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+					    NULL) ||
+	    strcmp(group, "prime256v1") != 0) {
+		*why = "key is not on P-256";
+		return MEF_EUNSUPP;
+	}
+	if (!X509_PUBKEY_get0_param(NULL, &pt, &ptlen, NULL, xpk) || ptlen != 65 || pt[0] != 0x04) {
+		*why = "public key point is not uncompressed";
+		return MEF_EUNSUPP;
+	}
+	return 0;
+}
+
+/* Exactly one subjectAltName extension with exactly one name, equal to want. */
+static int
+san_check(const X509_REQ *req, const char *want, GENERAL_NAMES **ret, char *ret_text,
+	  const char **why)
+{
+	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions((X509_REQ *)req);
+	GENERAL_NAMES *g;
+	char text[CA_NAME_MAX];
+	int crit = -1;
+
+	g = exts ? X509V3_get_d2i(exts, NID_subject_alt_name, &crit, NULL) : NULL;
+	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+	if (!g) {
+		*why = crit == -2 ? "more than one subjectAltName extension" : "no subjectAltName";
+		return MEF_EDENIED;
+	}
+	if (sk_GENERAL_NAME_num(g) != 1) {
+		*why = "extra subjectAltName entries";
+		GENERAL_NAMES_free(g);
+		return MEF_EDENIED;
+	}
+	if (san_text(sk_GENERAL_NAME_value(g, 0), text, sizeof(text)) != 0 ||
+	    (want && strcmp(text, want) != 0)) {
+		*why = "subjectAltName is not the authenticated identity";
+		GENERAL_NAMES_free(g);
+		return MEF_EDENIED;
+	}
+	if (ret_text)
+		memcpy(ret_text, text, sizeof(text));
+	if (ret)
+		*ret = g;
+	else
+		GENERAL_NAMES_free(g);
+	return 0;
+}
+
+static void
+challenge_get(const X509_REQ *req, char *out, size_t outlen)
+{
+	int i = X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, -1);
+	X509_ATTRIBUTE *a = i >= 0 ? X509_REQ_get_attr(req, i) : NULL;
+	ASN1_TYPE *t = a ? X509_ATTRIBUTE_get0_type(a, 0) : NULL;
+
+	out[0] = '\0';
+	if (t && (t->type == V_ASN1_UTF8STRING || t->type == V_ASN1_PRINTABLESTRING ||
+		  t->type == V_ASN1_IA5STRING))
+		snprintf(out, outlen, "%.*s", ASN1_STRING_length(t->value.asn1_string),
+			 (const char *)ASN1_STRING_get0_data(t->value.asn1_string));
+}
+
+/* Parses and checks; *ret_req (may be NULL) and *ret_san are the caller's to free. */
+static int
+csr_load(const uint8_t *der, size_t len, const char *want, X509_REQ **ret_req,
+	 GENERAL_NAMES **ret_san, char *ret_text, const char **why)
+{
+	const unsigned char *p = der;
+	X509_REQ *req;
+	EVP_PKEY *pk;
+	int r;
+
+	if (len == 0 || len > CA_CSR_MAX || !(req = d2i_X509_REQ(NULL, &p, (long)len))) {
+		*why = "not a DER PKCS#10 request";
+		ERR_clear_error();
+		return MEF_EINVAL;
+	}
+	if (p != der + len) {
+		*why = "trailing bytes after the request";
+		r = MEF_EINVAL;
+	} else if (!(pk = X509_REQ_get0_pubkey(req))) {
+		*why = "unusable public key";
+		r = MEF_EUNSUPP;
+	} else if ((r = key_check(X509_REQ_get_X509_PUBKEY(req), pk, why)) == 0 &&
+		   X509_REQ_verify(req, pk) != 1) {
+		*why = "request signature does not verify";
+		r = MEF_EAUTH;
+	} else if (r == 0) {
+		r = san_check(req, want, ret_san, ret_text, why);
+	}
+	ERR_clear_error();
+	if (r || !ret_req)
+		X509_REQ_free(req);
+	else
+		*ret_req = req;
+	return r;
+}
+
+int
+ca_csr_check(const uint8_t *der, size_t len, const char *want_san, char *ret_san,
+	     char *ret_challenge, size_t challenge_len, const char **ret_why)
+{
+	X509_REQ *req = NULL;
+	int r = csr_load(der, len, want_san, &req, NULL, ret_san, ret_why);
+
+	if (r == 0 && ret_challenge)
+		challenge_get(req, ret_challenge, challenge_len);
+	X509_REQ_free(req);
+	return r;
+}
+
+/* ---- issuance ---- */
+
+static int
+serial_hex(const uint8_t *b, size_t n, char out[CA_SERIAL_HEX])
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	if (2 * n + 1 > CA_SERIAL_HEX)
+		return MEF_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+	return 0;
+}
+
+/* RFC 5280 4.1.2.2: positive, at most 20 octets; 127 CSPRNG bits, no leading zero byte. */
+static int
+set_serial(X509 *x, char out[CA_SERIAL_HEX])
+{
+	uint8_t b[CA_SERIAL_BYTES];
+	ASN1_INTEGER *ai = NULL;
+	BIGNUM *bn;
+	int ok;
+
+	if (RAND_priv_bytes(b, sizeof(b)) != 1)
+		return MEF_ECRYPTO;
+	b[0] = (uint8_t)((b[0] & 0x7f) | 0x40);
+	bn = BN_bin2bn(b, sizeof(b), NULL);
+	ok = bn && (ai = BN_to_ASN1_INTEGER(bn, NULL)) && X509_set_serialNumber(x, ai);
+	BN_free(bn);
+	ASN1_INTEGER_free(ai);
+	if (!ok)
+		return MEF_ECRYPTO;
+	return serial_hex(b, sizeof(b), out);
+}
+
+static int
+add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+	X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+	int ok = e && X509_add_ext(x, e, -1);
+
+	X509_EXTENSION_free(e);
+	return ok ? 0 : MEF_ECRYPTO;
+}
+
+/* The TS-0003 10.1.1 leaf profile on top of the subject key and SAN. */
+static int
+leaf_extensions(struct ca *ca, X509 *x, GENERAL_NAMES *san, bool empty_subject)
+{
+	X509V3_CTX ctx;
+
+	X509V3_set_ctx(&ctx, ca->cert, x, NULL, NULL, 0);
+	if (add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
+	    add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature") ||
+	    add_ext(x, &ctx, NID_ext_key_usage, "clientAuth") ||
+	    add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
+	    add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always"))
+		return MEF_ECRYPTO;
+	/* RFC 5280 4.2.1.6: with an empty subject the SAN is critical */
+	return X509_add1_ext_i2d(x, NID_subject_alt_name, san, empty_subject ? 1 : 0,
+			     X509V3_ADD_DEFAULT) == 1 ? 0 : MEF_ECRYPTO;
+}
+
+static int
+set_subject(X509 *x, const char *cn)
+{
+	X509_NAME *n = X509_NAME_new();
+	int ok = n != NULL;
+
+	if (ok && cn[0])
+		ok = X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
+						(const unsigned char *)cn, -1, -1, 0);
+	ok = ok && X509_set_subject_name(x, n);
+	X509_NAME_free(n);
+	return ok ? 0 : MEF_EINVAL;
+}
+
+static EVP_PKEY *
+subject_key(const struct ca_request *req, X509_REQ *csr, const char **why)
+{
+	const unsigned char *p = req->spki;
+	EVP_PKEY *pk;
+
+	if (req->spki_len == 0)
+		return EVP_PKEY_dup(X509_REQ_get0_pubkey(csr));
+	pk = d2i_PUBKEY(NULL, &p, (long)req->spki_len);
+	if (!pk || !EVP_PKEY_is_a(pk, "EC")) {
+		*why = "server-generated key unusable";
+		EVP_PKEY_free(pk);
+		return NULL;
+	}
+	return pk;
+}
+
+static int
+build_cert(struct ca *ca, const struct ca_request *req, X509_REQ *csr, GENERAL_NAMES *san,
+	   X509 *x, struct ca_result *res)
+{
+	EVP_PKEY *pk = subject_key(req, csr, &res->why);
+	int r;
+
+	if (!pk)
+		return MEF_EINVAL;
+	r = X509_set_version(x, X509_VERSION_3) && X509_set_pubkey(x, pk) &&
+			    X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) &&
+			    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)req->not_before) &&
+			    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)req->not_after)
+		    ? 0
+		    : MEF_ECRYPTO;
+	EVP_PKEY_free(pk);
+	if (r == 0)
+		r = set_serial(x, res->serial);
+	if (r == 0)
+		r = set_subject(x, req->subject_cn);
+	if (r == 0)
+		r = leaf_extensions(ca, x, san, req->subject_cn[0] == '\0');
+	if (r == 0 && X509_sign(x, ca->key, EVP_sha256()) <= 0)
+		r = MEF_ECRYPTO;
+	return r;
+}
+
+static int
+result_fill(X509 *x, struct ca_result *res)
+{
+	unsigned char *p = res->cert;
+	int n = i2d_X509(x, NULL);
+
+	if (n <= 0 || (size_t)n > sizeof(res->cert))
+		return MEF_ETOOBIG;
+	i2d_X509(x, &p);
+	res->cert_len = (size_t)n;
+	X509_NAME_oneline(X509_get_subject_name(x), res->subject, sizeof(res->subject));
+	return 0;
+}
+
+int
+ca_issue(struct ca *ca, const struct ca_request *req, struct ca_result *res)
+{
+	static struct ca_result out; /* single-threaded; 4 KiB off the stack */
+	GENERAL_NAMES *san = NULL;
+	X509_REQ *csr = NULL;
+	X509 *x = NULL;
+	int r;
+
+	memset(&out, 0, sizeof(out));
+	if (req->not_after <= req->not_before || strnlen(req->subject_cn, 64) >= 64) {
+		res->why = "bad validity or subject";
+		return MEF_EINVAL;
+	}
+	r = csr_load(req->csr, req->csr_len, req->san, &csr, &san, NULL, &res->why);
+	if (r == 0 && !(x = X509_new()))
+		r = MEF_ENOMEM;
+	if (r == 0)
+		r = build_cert(ca, req, csr, san, x, &out);
+	if (r == 0)
+		r = result_fill(x, &out);
+	if (r == 0)
+		*res = out;
+	else if (out.why)
+		res->why = out.why;
+	ERR_clear_error();
+	X509_free(x);
+	X509_REQ_free(csr);
+	GENERAL_NAMES_free(san);
+	return r;
+}
+
+/* ---- CRL ---- */
+
+static ASN1_INTEGER *
+serial_int(const char *hex)
+{
+	BIGNUM *bn = NULL;
+	ASN1_INTEGER *ai = NULL;
+
+	if (BN_hex2bn(&bn, hex) > 0)
+		ai = BN_to_ASN1_INTEGER(bn, NULL);
+	BN_free(bn);
+	return ai;
+}
+
+static int
+crl_add(X509_CRL *crl, const struct ca_revoked *rv)
+{
+	X509_REVOKED *e = X509_REVOKED_new();
+	ASN1_INTEGER *ai = serial_int(rv->serial);
+	ASN1_TIME *t = ASN1_TIME_set(NULL, (time_t)rv->when);
+	int ok = e && ai && t && X509_REVOKED_set_serialNumber(e, ai) &&
+		 X509_REVOKED_set_revocationDate(e, t) && X509_CRL_add0_revoked(crl, e);
+
+	ASN1_INTEGER_free(ai);
+	ASN1_TIME_free(t);
+	if (!ok)
+		X509_REVOKED_free(e);
+	return ok ? 0 : MEF_ECRYPTO;
+}
+
+static int
+crl_fill(struct ca *ca, X509_CRL *crl, const struct ca_revoked *rv, size_t n, int64_t now,
+	 int64_t next)
+{
+	ASN1_TIME *t0 = ASN1_TIME_set(NULL, (time_t)now), *t1 = ASN1_TIME_set(NULL, (time_t)next);
+	ASN1_INTEGER *num = ASN1_INTEGER_new();
+	X509V3_CTX ctx;
+	X509_EXTENSION *aki;
+	int ok;
+
+	ok = t0 && t1 && num && X509_CRL_set_version(crl, X509_CRL_VERSION_2) &&
+	     X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca->cert)) &&
+	     X509_CRL_set1_lastUpdate(crl, t0) && X509_CRL_set1_nextUpdate(crl, t1) &&
+	     ASN1_INTEGER_set_int64(num, now) &&
+	     X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) == 1;
+	ASN1_TIME_free(t0);
+	ASN1_TIME_free(t1);
+	ASN1_INTEGER_free(num);
+	for (size_t i = 0; ok && i < n; i++)
+		ok = crl_add(crl, &rv[i]) == 0;
+	if (!ok)
+		return MEF_ECRYPTO;
+	X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, crl, 0);
+	aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+	ok = aki && X509_CRL_add_ext(crl, aki, -1) && X509_CRL_sort(crl) &&
+	     X509_CRL_sign(crl, ca->key, EVP_sha256()) > 0;
+	X509_EXTENSION_free(aki);
+	return ok ? 0 : MEF_ECRYPTO;
+}
+
+int
+ca_crl(struct ca *ca, const struct ca_revoked *revoked, size_t n, int64_t now, int64_t next,
+       uint8_t **ret_der, size_t *ret_len)
+{
+	X509_CRL *crl = X509_CRL_new();
+	unsigned char *der = NULL;
+	int len = 0, r;
+
+	if (!crl)
+		return MEF_ENOMEM;
+	r = next > now ? crl_fill(ca, crl, revoked, n, now, next) : MEF_EINVAL;
+	if (r == 0 && (len = i2d_X509_CRL(crl, &der)) <= 0)
+		r = MEF_ECRYPTO;
+	X509_CRL_free(crl);
+	ERR_clear_error();
+	if (r)
+		return r;
+	*ret_der = malloc((size_t)len);
+	if (!*ret_der) {
+		OPENSSL_free(der);
+		return MEF_ENOMEM;
+	}
+	memcpy(*ret_der, der, (size_t)len);
+	OPENSSL_free(der);
+	*ret_len = (size_t)len;
+	return 0;
+}
+
+/* ---- server-side key generation ---- */
+
+static int
+pkcs8_of(EVP_PKEY *k, struct mef_secret **ret)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+	struct mef_secret *s = NULL;
+	unsigned char *p;
+	int n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, NULL) : 0;
+
+	if (n > 0 && (s = secret_new((size_t)n)) != NULL) {
+		p = s->p;
+		i2d_PKCS8_PRIV_KEY_INFO(p8, &p);
+	}
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	if (!s)
+		return n > 0 ? MEF_ENOMEM : MEF_ECRYPTO;
+	*ret = s;
+	return 0;
+}
+
+int
+ca_keygen(struct mef_secret **ret_pkcs8, uint8_t spki[CA_SPKI_MAX], size_t *ret_spki_len)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	unsigned char *p = spki;
+	int n, r;
+
+	if (!k)
+		return MEF_ECRYPTO;
+	n = i2d_PUBKEY(k, NULL);
+	if (n <= 0 || n > CA_SPKI_MAX) {
+		EVP_PKEY_free(k);
+		return MEF_ECRYPTO;
+	}
+	i2d_PUBKEY(k, &p);
+	r = pkcs8_of(k, ret_pkcs8);
+	EVP_PKEY_free(k);
+	if (r == 0)
+		*ret_spki_len = (size_t)n;
+	return r;
+}
+
+/* ---- mefctl ca init ---- */
+
+static int
+ca_self_sign(X509 *x, EVP_PKEY *k, const char *cn, const char *nc, int64_t validity)
+{
+	char serial[CA_SERIAL_HEX];
+	X509V3_CTX ctx;
+	char ncv[1024];
+
+	if (set_serial(x, serial) || set_subject(x, cn) || !X509_set_version(x, X509_VERSION_3) ||
+	    !X509_set_issuer_name(x, X509_get_subject_name(x)) || !X509_set_pubkey(x, k) ||
+	    !X509_gmtime_adj(X509_getm_notBefore(x), -60) ||
+	    !X509_gmtime_adj(X509_getm_notAfter(x), (long)validity))
+		return MEF_ECRYPTO;
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	if (add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") ||
+	    add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign") ||
+	    add_ext(x, &ctx, NID_subject_key_identifier, "hash"))
+		return MEF_ECRYPTO;
+	if (nc && nc[0]) {
+		/* TS-0003 8.1.2.2: CA certificates carry name constraints */
+		if (snprintf(ncv, sizeof(ncv), "critical,%s", nc) >= (int)sizeof(ncv) ||
+		    add_ext(x, &ctx, NID_name_constraints, ncv))
+			return MEF_EINVAL;
+	}
+	return X509_sign(x, k, EVP_sha256()) > 0 ? 0 : MEF_ECRYPTO;
+}
+
+static int
+write_new(const char *path, mode_t mode, int (*fn)(BIO *b, void *obj), void *obj)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	FILE *f;
+	BIO *b;
+	int ok;
+
+	if (fd < 0)
+		return errno == EEXIST ? MEF_EEXIST : MEF_EIO;
+	f = fdopen(fd, "w");
+	b = f ? BIO_new_fp(f, BIO_NOCLOSE) : NULL;
+	ok = b && fn(b, obj);
+	BIO_free(b);
+	if (f)
+		ok = fclose(f) == 0 && ok;
+	else
+		close(fd);
+	return ok ? 0 : MEF_EIO;
+}
+
+static int
+pem_key(BIO *b, void *k)
+{
+	return PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
+}
+
+static int
+pem_cert(BIO *b, void *x)
+{
+	return PEM_write_bio_X509(b, x);
+}
+
+int
+ca_generate(const char *cert_path, const char *key_path, const char *cn,
+	    const char *name_constraints, int64_t validity_seconds)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *x = X509_new();
+	int r = k && x ? 0 : MEF_ECRYPTO;
+
+	if (r == 0 && strlen(cn) >= 64)
+		r = MEF_EINVAL;
+	if (r == 0)
+		r = ca_self_sign(x, k, cn, name_constraints, validity_seconds);
+	if (r == 0)
+		r = write_new(key_path, 0600, pem_key, k);
+	if (r == 0 && (r = write_new(cert_path, 0644, pem_cert, x)) != 0)
+		unlink(key_path);
+	ERR_clear_error();
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+int
+ca_serial_canon(const char *in, char out[CA_SERIAL_HEX])
+{
+	char buf[2 * CA_SERIAL_HEX];
+	size_t n = 0, skip = 0;
+
+	if (strncasecmp(in, "serial=", 7) == 0)
+		in += 7;
+	for (const char *p = in; *p; p++) {
+		if (*p == ':')
+			continue;
+		if (!isxdigit((unsigned char)*p) || n + 1 >= sizeof(buf))
+			return MEF_EINVAL;
+		buf[n++] = (char)toupper((unsigned char)*p);
+	}
+	if (n == 0)
+		return MEF_EINVAL;
+	if (n % 2) { /* "ABC" means 0x0ABC */
+		memmove(buf + 1, buf, n++);
+		buf[0] = '0';
+	}
+	while (skip + 2 < n && buf[skip] == '0' && buf[skip + 1] == '0')
+		skip += 2;
+	if (n - skip >= CA_SERIAL_HEX)
+		return MEF_EINVAL;
+	memcpy(out, buf + skip, n - skip);
+	out[n - skip] = '\0';
+	return 0;
+}
+
+static int64_t
+asn1_unix(const ASN1_TIME *t)
+{
+	struct tm tm;
+
+	if (!t || ASN1_TIME_to_tm(t, &tm) != 1)
+		return 0;
+	return (int64_t)timegm(&tm);
+}
+
+int
+ca_cert_info(const uint8_t *der, size_t len, char serial[CA_SERIAL_HEX], char subject[CA_NAME_MAX],
+	     int64_t *ret_not_before, int64_t *ret_not_after)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	BIGNUM *bn = NULL;
+	char *hex = NULL;
+	int r = MEF_EINVAL;
+
+	if (x && (bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL)) &&
+	    (hex = BN_bn2hex(bn)) && ca_serial_canon(hex, serial) == 0) {
+		X509_NAME_oneline(X509_get_subject_name(x), subject, CA_NAME_MAX);
+		*ret_not_before = asn1_unix(X509_get0_notBefore(x));
+		*ret_not_after = asn1_unix(X509_get0_notAfter(x));
+		r = 0;
+	}
+	OPENSSL_free(hex);
+	BN_free(bn);
+	X509_free(x);
+	ERR_clear_error();
+	return r;
+}
