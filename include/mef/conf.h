@@ -73,6 +73,9 @@ struct mef_conf {
 	unsigned body_max;             /* request body bytes; default 65536 */
 	unsigned shutdown_grace;       /* seconds to finish in-flight work on SIGTERM; default 5 */
 	unsigned housekeeping_interval;/* seconds between expiry sweeps; default 60 */
+
+	/* [mef] command_retry: retryDuration of NO_MORE_COMMANDS (ISO 8601 duration; mmef_cmd.c) */
+	char *command_retry;
 	unsigned handshake_rate;       /* handshakes per minute per identity (token bucket) */
 	unsigned handshake_burst;      /* bucket size for handshakes */
 	unsigned request_rate;         /* requests per minute per identity */

@@ -59,6 +59,8 @@ static const struct conf_key conf_keys[] = {
 	 "default lifetime of an enrolment (Ke)"},
 	{"mef", "require_sni", CT_BOOL, F(require_sni), 0, "no", false, 0, 0,
 	 "TLS server name must equal fqdn"},
+	{"mef", "command_retry", CT_STRING, F(command_retry), 0, "PT1H", false, 0, 0,
+	 "retryDuration (ISO 8601) sent with NO_MORE_COMMANDS"},
 	{"store", "path", CT_PATH, F(store_path), 0, NULL, true, 0, 0,
 	 "SQLite database file; its directory must exist"},
 	{"store", "kek_file", CT_PRIVATE_PATH, F(kek_file), 0, NULL, true, 0, 0,

@@ -48,6 +48,8 @@ struct ctl_args {
 	char *opt[OPT_MAX];           /* value given, "" for a flag, NULL if absent */
 	char *targets[MEF_MAX_TARGETS + 1]; /* every --target, in order */
 	size_t n_targets;
+	char *const *words;           /* every positional word, verb words included */
+	size_t n_words;
 };
 
 struct ctl {

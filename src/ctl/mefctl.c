@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "ctl_mmef.h"
 #include "mef/err.h"
 #include "mef/secret.h"
 #include "mef/wrap.h"
@@ -60,10 +61,21 @@ static const struct ctl_verb verbs[] = {
 	{ "audit verify", ctl_audit_verify, 0, 0, "",
 	  "check the hash chain of [audit] path; exit 2 names the first broken line" },
 	{ "audit verify FILE", ctl_audit_verify, 0, 0, "", "check the hash chain of FILE" },
+	{ "reg list", ctl_reg_list, OPT(JSON), 0, "[--json]", "list MEF Client Registrations" },
+	{ "reg show REGID", ctl_reg_show, OPT(JSON), 0, "[--json]", "show one MEF Client Registration" },
+	{ "keyreg list", ctl_keyreg_list, OPT(JSON) | OPT(SHOW_SECRETS), 0, "[--json] [--show-secrets]",
+	  "list MEF Key Registrations (key values only with --show-secrets)" },
+	{ "keyreg show RELKEYID", ctl_keyreg_show, OPT(JSON) | OPT(SHOW_SECRETS), 0,
+	  "[--json] [--show-secrets]", "show one MEF Key Registration" },
+	{ "keyreg remove RELKEYID", ctl_keyreg_remove, 0, 0, "", "remove a MEF Key Registration" },
+	{ "cmd queue REGID CLASS ARGS...", ctl_cmd_queue, 0, 0, "",
+	  "queue a MEF Client Command (CERT_PROV, DEV_CFG, MO_NODE; key=value args, docs/mmef.md)" },
+	{ "cmd list ARGS...", ctl_cmd_list, OPT(JSON), 0, "[REGID] [--json]",
+	  "list MEF Client Commands (of one registration)" },
 };
 
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))
-#define MAX_WORDS 4
+#define MAX_WORDS 16
 
 struct ctl_opt_def {
 	const char *name;
@@ -196,6 +208,10 @@ verb_fit(const struct ctl_verb *v, char **words, size_t n, const char **ret_arg,
 
 	snprintf(buf, sizeof(buf), "%s", v->words);
 	for (w = strtok_r(buf, " ", &save); w; w = strtok_r(NULL, " ", &save), i++) {
+		if (strstr(w, "...")) { /* a trailing "ARGS..." takes any further words */
+			*ret_exact = true;
+			return lit;
+		}
 		if (is_placeholder(w)) {
 			if (i < n)
 				*ret_arg = words[i];
@@ -277,7 +293,7 @@ collect_words(int argc, char **argv, char **words, size_t *ret_n)
 static int
 parse_verb(int argc, char **argv, const struct ctl_verb **ret_v, struct ctl_args *a)
 {
-	char *words[MAX_WORDS];
+	static char *words[MAX_WORDS]; /* a->words points here */
 	size_t n = 0;
 	unsigned seen = 0;
 	int r;
@@ -290,6 +306,8 @@ parse_verb(int argc, char **argv, const struct ctl_verb **ret_v, struct ctl_args
 	}
 	if (!(*ret_v = verb_find(words, n, &a->arg)))
 		return CTL_EXIT_USAGE;
+	a->words = words;
+	a->n_words = n;
 	for (int i = 0; i < argc && r == 0; i++)
 		if (strncmp(argv[i], "--", 2) == 0)
 			r = take_option(argc, argv, &i, a, &seen);

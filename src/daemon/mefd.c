@@ -18,6 +18,7 @@
 #include "mef/log.h"
 #include "mef/loop.h"
 #include "mef/metrics.h"
+#include "mef/mmef.h"
 #include "mef/net.h"
 #include "mef/store.h"
 
@@ -43,6 +44,7 @@ housekeeping(struct loop *l, void *ctx)
 		log_warn("expiry sweep failed: %s", mef_strerror(r));
 	else if (n)
 		log_info("expiry sweep deleted %u enrolment key(s)", n);
+	mmef_sweep(d);
 }
 
 static void

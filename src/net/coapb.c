@@ -566,8 +566,11 @@ coapb_respond(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 
 	coap_pdu_set_code(out, (coap_pdu_code_t)COAP_RESPONSE_CODE(code));
 	coapb_add_location(out, resp->location);
-	if (resp->ty >= 0)
-		coapb_add_uint(out, COAPB_OPT_TY, (unsigned)resp->ty);
+	/*
+	 * No oneM2M-TY in responses: TS-0008 carries ty in requests only, and
+	 * 267 is a critical option that clients not knowing it must reject
+	 * (RFC 7252 5.4.1; coap-client drops such responses).
+	 */
 	if (req->rqi)
 		coap_add_option(out, COAPB_OPT_RQI, strlen(req->rqi), (const uint8_t *)req->rqi);
 	coapb_add_uint(out, COAPB_OPT_RSC, (unsigned)resp->rsc);

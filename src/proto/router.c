@@ -12,6 +12,7 @@
 #include "mef/log.h"
 #include "mef/mefd.h"
 #include "mef/metrics.h"
+#include "mef/mmef.h"
 #include "mef/proc.h"
 #include "mef/req.h"
 #include "mef/est.h"
@@ -48,6 +49,13 @@ static const struct route routes[] = {
 	{"/est/sren", MEF_OP_CREATE, proc_est_reenroll, AUTH_CERT_ONLY, true},
 	{"/est/skg", MEF_OP_CREATE, proc_est_serverkeygen, AUTH_ANY, true},
 	{"/crl.der", MEF_OP_RETRIEVE, proc_est_crl, AUTH_ANY, false},
+	/* Mmef (mef/mmef.h): the procedure checks ownership / target lists (decisions §3) */
+	{"/mef", MEF_OP_CREATE, proc_mmef_create, AUTH_ANY, true},
+	{"/mef/*", MEF_OP_RETRIEVE, proc_mmef_retrieve, AUTH_ANY, false},
+	{"/mef/*", MEF_OP_UPDATE, proc_mmef_update, AUTH_ANY, true},
+	{"/mef/*", MEF_OP_DELETE, proc_mmef_delete, AUTH_ANY, false},
+	{"/mef/*/cmd", MEF_OP_RETRIEVE, proc_mmef_cmd_retrieve, AUTH_ANY, false},
+	{"/mef/*/cmd", MEF_OP_UPDATE, proc_mmef_cmd_update, AUTH_ANY, true},
 };
 
 struct path_segs {

@@ -66,6 +66,8 @@ struct store_ops {
 	int (*cert_revoke)(struct store *s, const char *serial, int64_t when);
 	int (*cert_list)(struct store *s, bool revoked_only, store_cert_cb cb, void *ctx);
 	int (*cert_revoked_count)(struct store *s, int64_t *ret);
+
+	const struct store_mmef_ops *mmef; /* Mmef resources (mmef_internal.h) */
 };
 
 /* The common head of every backend's handle (embedded first). */
@@ -87,7 +89,12 @@ int sq_cert_revoke(struct store *s, const char *serial, int64_t when);
 int sq_cert_list(struct store *s, bool revoked_only, store_cert_cb cb, void *ctx);
 int sq_cert_revoked_count(struct store *s, int64_t *ret);
 
+/* sqlite_mmef.c: the Mmef tables (schema of migration 2 -> 3) and their SQL. */
+struct store_mmef_ops;
+extern const char sqlite_mmef_schema[];
+extern const struct store_mmef_ops sqlite_mmef_ops;
+
 /* Schema version written by this build (all backends agree on it). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 #endif

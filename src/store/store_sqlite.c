@@ -86,6 +86,8 @@ static const char *const migrations[] = {
 	" der BLOB NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS certs_client ON certs(client_id);"
 	"CREATE INDEX IF NOT EXISTS certs_revoked ON certs(revoked);",
+	/* 2 -> 3: Mmef registrations, key registrations, commands (src/store/sqlite_mmef.c) */
+	sqlite_mmef_schema,
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -970,6 +972,7 @@ const struct store_ops store_sqlite_ops = {
 	.cert_revoke = sq_cert_revoke,
 	.cert_list = sq_cert_list,
 	.cert_revoked_count = sq_cert_revoked_count,
+	.mmef = &sqlite_mmef_ops,
 };
 
 struct sqlite3 *
