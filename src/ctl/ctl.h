@@ -99,6 +99,12 @@ int ctl_group_add(struct ctl *c, const struct ctl_args *a);
 int ctl_group_list(struct ctl *c, const struct ctl_args *a);
 int ctl_group_show(struct ctl *c, const struct ctl_args *a);
 int ctl_group_remove(struct ctl *c, const struct ctl_args *a);
+/* --- certificates (ctl_cert.c, docs/est.md) --- */
+int ctl_cert_list(struct ctl *c, const struct ctl_args *a);
+int ctl_cert_show(struct ctl *c, const struct ctl_args *a);
+int ctl_cert_revoke(struct ctl *c, const struct ctl_args *a);
+int ctl_cert_crl(struct ctl *c, const struct ctl_args *a);
+int ctl_ca_init(struct ctl *c, const struct ctl_args *a);
 
 /* --- operations (ctl_ops.c) --- */
 int ctl_audit_verify(struct ctl *c, const struct ctl_args *a);

@@ -573,7 +573,9 @@ coapb_respond(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 	 */
 	if (req->rqi)
 		coap_add_option(out, COAPB_OPT_RQI, strlen(req->rqi), (const uint8_t *)req->rqi);
-	coapb_add_uint(out, COAPB_OPT_RSC, (unsigned)resp->rsc);
+	/* RFC 9148 clients do not know the critical oneM2M-RSC option: EST answers go without */
+	if (!est_http_transformed(resp->ctype))
+		coapb_add_uint(out, COAPB_OPT_RSC, (unsigned)resp->rsc);
 	if (!body || !resp->body_len) {
 		if (resp->max_age)
 			coapb_add_uint(out, COAP_OPTION_MAXAGE, resp->max_age);
