@@ -251,6 +251,10 @@ ctl_cmd_list(struct ctl *c, const struct ctl_args *a)
 	const char *ri = a->n_words > 2 ? a->words[2] : NULL;
 	int r;
 
+	if (a->n_words > 3) {
+		json_decref(o.arr);
+		return ctl_usage("cmd list takes at most one REGID");
+	}
 	if ((r = ctl_open(c)) != 0) {
 		json_decref(o.arr);
 		return r;

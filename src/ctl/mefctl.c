@@ -78,7 +78,7 @@ static const struct ctl_verb verbs[] = {
 	{ "keyreg remove RELKEYID", ctl_keyreg_remove, 0, 0, "", "remove a MEF Key Registration" },
 	{ "cmd queue REGID CLASS ARGS...", ctl_cmd_queue, 0, 0, "",
 	  "queue a MEF Client Command (CERT_PROV, DEV_CFG, MO_NODE; key=value args, docs/mmef.md)" },
-	{ "cmd list ARGS...", ctl_cmd_list, OPT(JSON), 0, "[REGID] [--json]",
+	{ "cmd list [REGID]...", ctl_cmd_list, OPT(JSON), 0, "[--json]",
 	  "list MEF Client Commands (of one registration)" },
 };
 
