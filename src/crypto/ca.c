@@ -326,7 +326,7 @@ leaf_extensions(struct ca *ca, X509 *x, GENERAL_NAMES *san, bool empty_subject)
 	    add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature") ||
 	    add_ext(x, &ctx, NID_ext_key_usage, "clientAuth") ||
 	    add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
-	    add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always"))
+	    add_ext(x, &ctx, NID_authority_key_identifier, "keyid,issuer"))
 		return MEF_ECRYPTO;
 	/* RFC 5280 4.2.1.6: with an empty subject the SAN is critical */
 	return X509_add1_ext_i2d(x, NID_subject_alt_name, san, empty_subject ? 1 : 0,
@@ -490,7 +490,7 @@ crl_fill(struct ca *ca, X509_CRL *crl, const struct ca_revoked *rv, size_t n, in
 	if (!ok)
 		return MEF_ECRYPTO;
 	X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, crl, 0);
-	aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+	aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid,issuer");
 	ok = aki && X509_CRL_add_ext(crl, aki, -1) && X509_CRL_sort(crl) &&
 	     X509_CRL_sign(crl, ca->key, EVP_sha256()) > 0;
 	X509_EXTENSION_free(aki);
