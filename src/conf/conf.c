@@ -344,7 +344,7 @@ conf_parse_addr(const char *s, struct conf_addr *ret, const char **ret_why)
 	memcpy(&ret->ss, ai->ai_addr, ai->ai_addrlen);
 	ret->len = ai->ai_addrlen;
 	ret->port = (uint16_t)pn;
-	strcpy(ret->text, s);
+	snprintf(ret->text, sizeof(ret->text), "%s", s); /* length checked above */
 	freeaddrinfo(ai);
 	return 0;
 }

@@ -54,7 +54,7 @@ gcm_seal(const struct mef_secret *kek, const char *aad, const uint8_t *pt, size_
 	/* A zero-length update is skipped: OpenSSL rejects a NULL input pointer. */
 	if (ok && pt_len)
 		ok = EVP_CipherUpdate(ctx, ct, &n, pt, (int)pt_len);
-	ok = ok && EVP_CipherFinal_ex(ctx, ct + n, &fin) && (size_t)(n + fin) == pt_len &&
+	ok = ok && EVP_CipherFinal_ex(ctx, ct + n, &fin) && (size_t)n + (size_t)fin == pt_len &&
 	     EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, WRAP_TAG_LEN, ct + pt_len);
 	EVP_CIPHER_CTX_free(ctx);
 	return ok ? 0 : MEF_ECRYPTO;

@@ -53,7 +53,7 @@ hex_decode(const char *what, const char *hex, size_t min, size_t max, struct mef
 	if (!(s = secret_new(n / 2)))
 		return ctl_fail(MEF_ENOMEM, "%s", what);
 	for (size_t i = 0; i < n / 2; i++)
-		s->p[i] = (uint8_t)(hex_val(hex[2 * i]) << 4 | hex_val(hex[2 * i + 1]));
+		s->p[i] = (uint8_t)((unsigned)hex_val(hex[2 * i]) << 4 | (unsigned)hex_val(hex[2 * i + 1]));
 	*ret = s;
 	return 0;
 }

@@ -921,9 +921,10 @@ coapb_free(struct coapb *c)
 		coap_register_event_handler(c->ctx, NULL);
 		coap_free_context(c->ctx);
 	}
-	while (c->sessions) {
-		c->sessions->session = NULL;
-		coapb_sess_free(c->sessions);
+	for (struct coapb_sess *s = c->sessions, *next; s; s = next) {
+		next = s->next;
+		s->session = NULL;
+		coapb_sess_free(s);
 	}
 	secret_wipe(c->dummy_psk, sizeof(c->dummy_psk));
 	free(c->cert);

@@ -881,7 +881,8 @@ httpb_inst_new(struct httpb *h, const struct mef_conf *conf, int listen_fd,
 		return MEF_ENOMEM;
 	inst->h = h;
 	inst->starting = true;
-	rc = h->kind == HTTPB_CERT ? httpb_load_creds(inst, conf) : 0;
+	/* the same predicate as httpb_mhd_start, so no kind runs without its credentials */
+	rc = h->kind != HTTPB_PSK ? httpb_load_creds(inst, conf) : 0;
 	if (rc == 0 && (inst->mhd = httpb_mhd_start(inst, conf, listen_fd)) == NULL) {
 		log_err("cannot start the %s listener on %s", transport_name(h->tr),
 			h->kind == HTTPB_PSK ? conf->https_psk_listen.text

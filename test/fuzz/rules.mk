@@ -47,7 +47,8 @@ CPPCHECK_FLAGS := --enable=warning,performance,portability --error-exitcode=1 --
                   --quiet -D__GNUC__ -I include
 lint:
 	cppcheck $(CPPCHECK_FLAGS) src
-	clang-tidy --quiet $(wildcard src/*/*.c) -- -std=c11 -D_GNU_SOURCE -Iinclude -Isrc $(PKG_CFLAGS)
+	clang-tidy --quiet $(wildcard src/*/*.c) -- -std=c11 -D_GNU_SOURCE -DMEFD_VERSION='"lint"' \
+	    -Iinclude -Isrc $(PKG_CFLAGS)
 
 # mefd under memcheck through the harness's MEFD_WRAPPER; a definite leak or
 # any memory error makes mefd exit 99, which the harness reports as a failure.
