@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
+#include "mef/ca.h"
 #include "mef/kdf.h"
 #include "mef/log.h"
 #include "mef/store.h"
@@ -18,6 +19,7 @@
 
 static struct fuzz_env env;
 static struct mef_conf conf;
+static char ca_crt[96], ca_key[96];
 
 static void
 fuzz_die(const char *what)
@@ -89,7 +91,19 @@ fuzz_env_init(struct fuzz_env *e)
 	conf.fqdn = FUZZ_FQDN;
 	conf.enrolment_expiry = 30 * 86400;
 	conf.body_max = 65536;
+	/* no rate limit: every fuzz input is the same identity */
+	conf.handshake_rate = conf.request_rate = 6000000;
+	conf.handshake_burst = conf.request_burst = 1000000;
+	conf.addr_factor = 1;
 	e->d.conf = &conf;
+	/* a CA of its own, so the EST routes get as far as the CSR checks */
+	snprintf(ca_crt, sizeof(ca_crt), "%s/ca.crt", e->dir);
+	snprintf(ca_key, sizeof(ca_key), "%s/ca.key", e->dir);
+	if (ca_generate(ca_crt, ca_key, "mefd fuzz CA", "", 86400) != 0)
+		fuzz_die("ca_generate");
+	conf.ca_certificate = ca_crt;
+	conf.ca_private_key = ca_key;
+	conf.ca_validity = 3600;
 	e->d.kek = secret_new(WRAP_KEK_LEN);
 	if (!e->d.kek || store_open(path, e->d.kek, false, &e->d.store) != 0)
 		fuzz_die("store_open");
@@ -111,8 +125,9 @@ fuzz_env_cleanup(void)
 
 	env.d.store = store_close(env.d.store);
 	env.d.kek = secret_free(env.d.kek);
-	for (const char *const *sfx = (const char *const[]){"", "-wal", "-shm", NULL}; *sfx; sfx++) {
-		snprintf(path, sizeof(path), "%s/mef.db%s", env.dir, *sfx);
+	for (const char *const *f = (const char *const[]){"mef.db", "mef.db-wal", "mef.db-shm",
+							  "ca.crt", "ca.key", NULL}; *f; f++) {
+		snprintf(path, sizeof(path), "%s/%s", env.dir, *f);
 		unlink(path);
 	}
 	rmdir(env.dir);
