@@ -232,11 +232,22 @@ def test_psk_enroll_reenroll_revoke(mefd, pki, tmp_path):
     pem2 = p7_certs(tmp_path, r.body, "psk1b")
     assert serial_of(pem2) != sn
 
+    # before revocation the certificate works on CoAP too (issued-certificate lookup)
+    r = harness.coap_client(f"coaps://{HOST}:{mefd.ports['coap']}/est/crts", cert=pem, key=key,
+                            cafile=pki.ca.crt, tmpdir=tmp_path, timeout=4)
+    assert r.code == "2.05" and r.payload, r.err[-600:]
     # revoke the first: its handshake is refused, the CRL lists it, the second still works
     mefd.ctl("cert", "revoke", sn)
     r = harness.curl(mefd.ports["https_cert"], "/mef", cert=pem, key=key, cafile=pki.ca.crt)
     assert r.status == 0
     assert mefd.wait_log(r"handshake refused: certificate revoked")
+    # on every listener: CoAP over DTLS and over TLS refuse it too
+    for scheme in ("coaps", "coaps+tcp"):
+        mark = len(mefd.log())
+        r = harness.coap_client(f"{scheme}://{HOST}:{mefd.ports['coap']}/est/crts", cert=pem,
+                                key=key, cafile=pki.ca.crt, tmpdir=tmp_path, timeout=4)
+        assert r.code != "2.05" and not r.payload, scheme
+        assert mefd.wait_log(r"handshake refused: certificate revoked", start=mark), scheme
     r = harness.curl(mefd.ports["https_cert"], "/crl.der", cert=pem2, key=key2, cafile=pki.ca.crt)
     assert r.status == 200 and r.headers["content-type"] == "application/pkix-crl"
     crl = tmp_path / "crl.der"
