@@ -90,6 +90,37 @@ check_pem(const struct mef_conf *c, const char *key, const char *path, bool priv
 	return 0;
 }
 
+/* A certificate and its private key must belong together, as the listeners and the CA will require. */
+static int
+check_pair(const struct mef_conf *c, const char *section, const char *cert_path, const char *key_path)
+{
+	FILE *cf, *kf;
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	int r = 0;
+
+	if (!cert_path || !key_path)
+		return 0;
+	cf = fopen(cert_path, "r");
+	kf = fopen(key_path, "r");
+	if (cf)
+		x = PEM_read_X509(cf, NULL, NULL, NULL);
+	if (kf)
+		k = PEM_read_PrivateKey(kf, NULL, NULL, NULL);
+	if (x && k && X509_check_private_key(x, k) != 1) {
+		fprintf(stderr, "%s: %s certificate %s and private_key %s do not match\n", c->path,
+			section, cert_path, key_path);
+		r = MEF_ECONF;
+	}
+	if (cf)
+		fclose(cf);
+	if (kf)
+		fclose(kf);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return r;
+}
+
 int
 mefd_check_pki(const struct mef_conf *c)
 {
@@ -100,6 +131,10 @@ mefd_check_pki(const struct mef_conf *c)
 	r |= check_pem(c, "[tls] client_ca", c->tls_client_ca, false);
 	r |= check_pem(c, "[ca] certificate", c->ca_certificate, false);
 	r |= check_pem(c, "[ca] private_key", c->ca_private_key, true);
+	if (r == 0) {
+		r |= check_pair(c, "[tls]", c->tls_certificate, c->tls_private_key);
+		r |= check_pair(c, "[ca]", c->ca_certificate, c->ca_private_key);
+	}
 	return r ? MEF_ECONF : 0;
 }
 

@@ -15,14 +15,17 @@
 #include "daemon_internal.h"
 #include "mef/audit.h"
 #include "mef/err.h"
+#include "mef/est.h"
 #include "mef/log.h"
 #include "mef/loop.h"
 #include "mef/metrics.h"
 #include "mef/mmef.h"
 #include "mef/net.h"
+#include "mef/ratelimit.h"
 #include "mef/store.h"
 
 #define DRAIN_POLL_MS 100
+#define RATELIMIT_SLOTS 16384 /* buckets; fixed memory whatever peers do */
 
 static void
 notify(struct mefd *d, const char *state)
@@ -150,9 +153,10 @@ mefd_open_store(struct mefd *d, bool readonly)
 		log_err("%s: [store] kek_file %s: %s", d->conf->path, d->conf->kek_file, why);
 		return r;
 	}
-	r = store_open(d->conf->store_path, d->kek, readonly, &d->store);
+	r = store_open_conf(d->conf, d->kek, readonly, &d->store);
 	if (r != 0)
-		log_err("cannot open store %s: %s", d->conf->store_path, mef_strerror(r));
+		log_err("cannot open store %s: %s",
+			d->conf->store_path ? d->conf->store_path : d->conf->store_url, mef_strerror(r));
 	return r;
 }
 
@@ -169,6 +173,8 @@ mefd_start(struct mefd *d)
 	r = loop_add_signals(d->loop, sigs, 3, on_signal, d);
 	if (r == 0)
 		r = metrics_new(d, &d->metrics);
+	if (r == 0 && !(d->ratelimit = ratelimit_new(RATELIMIT_SLOTS)))
+		r = MEF_ENOMEM;
 	if (r == 0 && d->conf->audit_path && (r = audit_open(d->conf->audit_path, &d->audit)) != 0)
 		log_err("cannot open the audit trail %s", d->conf->audit_path);
 	if (r == 0)
@@ -200,7 +206,9 @@ mefd_teardown(struct mefd *d)
 	d->https_cert = httpb_free(d->https_cert);
 	d->metrics = metrics_free(d->metrics);
 	d->audit = audit_close(d->audit);
+	d->ratelimit = ratelimit_free(d->ratelimit);
 	d->loop = loop_free(d->loop);
+	d->est = est_free(d->est);
 	d->store = store_close(d->store);
 	d->kek = secret_free(d->kek);
 	d->conf = conf_free(d->conf);
