@@ -7,7 +7,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
 
-PKGS := openssl libcoap-3-openssl libmicrohttpd gnutls jansson sqlite3 libcurl libsystemd
+PKGS := openssl libcoap-3-openssl libmicrohttpd gnutls jansson sqlite3 libcurl libsystemd libpq
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lunistring

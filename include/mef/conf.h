@@ -33,8 +33,11 @@ struct mef_conf {
 	bool require_sni;            /* host_name must equal fqdn */
 
 	/* [store] */
-	char *store_path;            /* SQLite file, mandatory */
+	char *store_path;            /* SQLite file, mandatory with backend sqlite */
 	char *kek_file;              /* 32-byte KEK (raw or hex), mandatory, mode 0600 */
+	char *store_backend;         /* "sqlite" (default) or "postgresql" (docs/scale-out.md) */
+	char *store_url;             /* postgresql://... without a password */
+	char *store_password_file;   /* database password, mode 0600 (or %d/ credential) */
 
 	/* [coap]: each address gets a UDP/DTLS and a TCP/TLS endpoint */
 	struct conf_addr coap_listen[CONF_MAX_LISTEN];

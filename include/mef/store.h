@@ -83,6 +83,32 @@ struct ke_rec {
  * MEF_ESTORE or MEF_ENOMEM.
  */
 int store_open(const char *path, const struct mef_secret *kek, bool readonly, struct store **ret);
+/*
+ * As store_open, at a locator: "postgresql://..." or "postgres://..." (a
+ * libpq URI without a password; password NULL lets libpq use PGPASSWORD or
+ * ~/.pgpass), "sqlite:FILE" or a plain FILE (SQLite).
+ */
+int store_open_url(const char *url, const char *password, const struct mef_secret *kek,
+		   bool readonly, struct store **ret);
+struct mef_conf;
+/*
+ * As store_open, for the backend the config names: [store] backend "sqlite"
+ * at [store] path, or "postgresql" at [store] url with the password read
+ * from [store] password_file (if set). MEF_EIO if that file cannot be read.
+ */
+int store_open_conf(const struct mef_conf *conf, const struct mef_secret *kek, bool readonly,
+		    struct store **ret);
+/* "sqlite" or "postgresql". */
+const char *store_backend(const struct store *s);
+typedef int (*store_copy_cb)(void *ctx, const char *table, int64_t n_from, int64_t n_to);
+/*
+ * Copies every row of an SQLite store into an empty PostgreSQL store
+ * (store_pg_copy.c) in one transaction, wrapped blobs as they are (both must
+ * use the same KEK), then calls cb with the row count of each table on both
+ * sides. MEF_EEXIST if to is not empty, MEF_EUNSUPP for other backends,
+ * MEF_EINTERNAL if a count differs.
+ */
+int store_copy(struct store *from, struct store *to, store_copy_cb cb, void *ctx);
 /* Closes; accepts NULL; returns NULL. */
 struct store *store_close(struct store *s);
 /* Schema version (PRAGMA user_version) this build writes. */

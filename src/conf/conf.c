@@ -61,10 +61,16 @@ static const struct conf_key conf_keys[] = {
 	 "TLS server name must equal fqdn"},
 	{"mef", "command_retry", CT_STRING, F(command_retry), 0, "PT1H", false, 0, 0,
 	 "retryDuration (ISO 8601) sent with NO_MORE_COMMANDS"},
-	{"store", "path", CT_PATH, F(store_path), 0, NULL, true, 0, 0,
-	 "SQLite database file; its directory must exist"},
+	{"store", "path", CT_PATH, F(store_path), 0, NULL, false, 0, 0,
+	 "SQLite database file; its directory must exist (mandatory with backend sqlite)"},
 	{"store", "kek_file", CT_PRIVATE_PATH, F(kek_file), 0, NULL, true, 0, 0,
 	 "32-byte key-encryption key (raw or hex), mode 0600"},
+	{"store", "backend", CT_STRING, F(store_backend), 0, "sqlite", false, 0, 0,
+	 "sqlite, or postgresql: several instances share one database (docs/scale-out.md)"},
+	{"store", "url", CT_STRING, F(store_url), 0, NULL, false, 0, 0,
+	 "backend postgresql: postgresql://USER@HOST:PORT/DB?... (no password here)"},
+	{"store", "password_file", CT_PRIVATE_PATH, F(store_password_file), 0, NULL, false, 0, 0,
+	 "backend postgresql: file holding the database password, mode 0600"},
 	{"coap", "listen", CT_ADDR_LIST, F(coap_listen), F(n_coap_listen), NULL, false, 0, 0,
 	 "HOST:PORT[, ...]: DTLS on UDP and TLS on TCP"},
 	{"https", "psk_listen", CT_ADDR, F(https_psk_listen), F(has_https_psk), NULL, false, 0, 0,
@@ -887,6 +893,37 @@ conf_require(struct conf_parser *p, int i, const char *because)
 		   because ? because : "");
 }
 
+/* "user:secret@" in the authority, or a password= parameter. */
+static bool
+url_has_password(const char *u)
+{
+	const char *auth = strstr(u, "://") + 3;
+	size_t n = strcspn(auth, "/?");
+	const char *at = memchr(auth, '@', n);
+
+	return strcasestr(u, "password=") || (at && memchr(auth, ':', (size_t)(at - auth)));
+}
+
+/* [store]: the backend picks which of path / url is needed; a password never sits in the url. */
+static void
+conf_check_store(struct conf_parser *p)
+{
+	int be = key_index("store", "backend"), url = key_index("store", "url");
+	const char *b = p->c->store_backend, *u = p->c->store_url;
+
+	if (strcmp(b, "postgresql") == 0)
+		conf_require(p, url, "(required by [store] backend = postgresql)");
+	else if (strcmp(b, "sqlite") == 0)
+		conf_require(p, key_index("store", "path"), NULL);
+	else
+		conf_error(p, p->seen[be], "store", "backend", "must be sqlite or postgresql");
+	if (u && strncmp(u, "postgresql://", 13) != 0 && strncmp(u, "postgres://", 11) != 0)
+		conf_error(p, p->seen[url], "store", "url", "must start with postgresql://");
+	else if (u && url_has_password(u))
+		conf_error(p, p->seen[url], "store", "url",
+			   "holds a password: put it in [store] password_file");
+}
+
 /* The cross-key pass; it looks at what the file set, so a bad value is not also "missing". */
 static void
 conf_check(struct conf_parser *p)
@@ -897,6 +934,7 @@ conf_check(struct conf_parser *p)
 	for (size_t i = 0; i < N_KEYS; i++)
 		if (conf_keys[i].mandatory)
 			conf_require(p, (int)i, NULL);
+	conf_check_store(p);
 	if (!p->seen[coap] && !p->seen[key_index("https", "psk_listen")] &&
 	    !p->seen[key_index("https", "cert_listen")])
 		conf_error(p, p->hdr[coap], "coap", "listen",

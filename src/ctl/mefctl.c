@@ -344,8 +344,8 @@ ctl_open(struct ctl *c)
 			why ? ": " : "", why ? why : "");
 		return CTL_EXIT_FAIL;
 	}
-	if ((r = store_open(c->conf->store_path, c->kek, false, &c->store)) < 0)
-		return ctl_fail(r, "store %s", c->conf->store_path);
+	if ((r = store_open_conf(c->conf, c->kek, false, &c->store)) < 0)
+		return ctl_fail(r, "store %s", c->conf->store_path ? c->conf->store_path : c->conf->store_url);
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "mef/conf.h"
 #include "mef/err.h"
 #include "mef/store.h"
 #include "mef/wrap.h"
@@ -75,6 +76,77 @@ store_open(const char *path, const struct mef_secret *kek, bool readonly, struct
 	s->kek = kek;
 	*ret = s;
 	return 0;
+}
+
+static bool
+is_pg_url(const char *url)
+{
+	return strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0;
+}
+
+int
+store_open_url(const char *url, const char *password, const struct mef_secret *kek,
+	       bool readonly, struct store **ret)
+{
+	struct store *s;
+	int r;
+
+	if (!url || !url[0] || !kek || kek->len != WRAP_KEK_LEN)
+		return MEF_EINVAL;
+	if (!is_pg_url(url))
+		return store_open(strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url, kek, readonly, ret);
+	if ((r = store_pg_open(url, password, readonly, &s)) < 0)
+		return r;
+	s->ops = &store_pg_ops;
+	s->kek = kek;
+	*ret = s;
+	return 0;
+}
+
+/* The database password: the first line of a private file, as a NUL-terminated secret. */
+static int
+password_read(const char *path, struct mef_secret **ret)
+{
+	struct mef_secret *pw = secret_new(1024);
+	FILE *f;
+	size_t n;
+
+	if (!pw)
+		return MEF_ENOMEM;
+	if (secret_file_is_private(path) != 0 || !(f = fopen(path, "re"))) {
+		secret_free(pw);
+		return MEF_EIO;
+	}
+	n = fread(pw->p, 1, pw->len - 1, f);
+	fclose(f);
+	pw->p[n] = 0;
+	pw->p[strcspn((char *)pw->p, "\r\n")] = 0;
+	*ret = pw;
+	return 0;
+}
+
+int
+store_open_conf(const struct mef_conf *conf, const struct mef_secret *kek, bool readonly,
+		struct store **ret)
+{
+	struct mef_secret *pw = NULL;
+	int r;
+
+	if (!conf->store_backend || strcmp(conf->store_backend, "postgresql") != 0)
+		return store_open(conf->store_path, kek, readonly, ret);
+	if (!conf->store_url || !is_pg_url(conf->store_url))
+		return MEF_EINVAL;
+	if (conf->store_password_file && (r = password_read(conf->store_password_file, &pw)) < 0)
+		return r;
+	r = store_open_url(conf->store_url, pw ? (const char *)pw->p : NULL, kek, readonly, ret);
+	secret_free(pw);
+	return r;
+}
+
+const char *
+store_backend(const struct store *s)
+{
+	return s->ops->name;
 }
 
 struct store *

@@ -94,6 +94,10 @@ struct store_mmef_ops;
 extern const char sqlite_mmef_schema[];
 extern const struct store_mmef_ops sqlite_mmef_ops;
 
+/* store_pg.c: the PostgreSQL body; url is a libpq URI, password NULL for libpq's own sources. */
+extern const struct store_ops store_pg_ops;
+int store_pg_open(const char *url, const char *password, bool readonly, struct store **ret);
+
 /* Schema version written by this build (all backends agree on it). */
 #define STORE_SCHEMA_VERSION 3
 
