@@ -249,12 +249,14 @@ def coap_get(uri, *, psk_identity=None, psk_ascii=None, cert=None, key=None, caf
              origin=None, timeout=TIMEOUT):
     """GET with coap-client-openssl; reads the code and the oneM2M-RSC option from -v 7.
 
-    uri is coaps://HOST:PORT/path or coaps+tcp://HOST:PORT/path.
+    uri is coaps://HOST:PORT/path or coaps+tcp://HOST:PORT/path. coap-client
+    logs mefd's response but then rejects it for the unknown critical option
+    307 and waits for -B: hence the short -B (the answer comes well before).
     """
     import tempfile
     fd, outfile = tempfile.mkstemp(prefix="coap-")
     os.close(fd)
-    argv = ["coap-client-openssl", "-v", "7", "-B", str(timeout - 3), "-m", "get",
+    argv = ["coap-client-openssl", "-v", "7", "-B", "2", "-m", "get",
             "-o", outfile, "-O", "283,rq-1"]
     if origin is not None:
         argv += ["-O", "279,%s" % origin]
@@ -389,3 +391,57 @@ def make_client_cert(ca_cert, ca_key, outdir, name, san, days=2):
                     "-out", crt], check=True, capture_output=True)
     os.chmod(key, 0o600)
     return crt, key
+
+
+def coap_raw_get(port, path, proto, origin=None, timeout=6, **cred):
+    """GET over harness.coap_s_client (a CoAP message written by hand through
+    openssl s_client): it returns as soon as the response is in, where
+    coap-client-openssl waits for its -B timeout, because it rejects
+    responses that carry the (odd, hence critical) oneM2M-RSC option 307.
+    proto: dtls1_2 (CoAP over DTLS) or tls1_2 / tls1_3 (RFC 8323)."""
+    import harness
+    p, _, query = path.partition("?")
+    opts = [(harness.OPT_M2M_RQI, b"rq-1")]
+    if query:
+        opts += [(15, q.encode()) for q in query.split("&")]
+    if origin is not None:
+        opts.append((harness.OPT_M2M_FR, origin.encode()))
+    r = harness.coap_s_client(port, p, proto=proto, options=opts, timeout=timeout, **cred)
+    if r is None:
+        return Resp(None, None, None, "no CoAP response")
+    c, _, dd = r.code.partition(".")
+    out = Resp(int(c) * 100 + int(dd), r.rsc, r.payload.decode("utf-8", "replace"), repr(r))
+    out.rqi = r.opt(harness.OPT_M2M_RQI)
+    return out
+
+
+# --- the daemon these tests share ----------------------------------------------
+
+# Every request of these tests is a fresh handshake from a few identities:
+# lift the per-identity rate limits ([limits], docs/config.md).
+LIMITS = """
+[limits]
+handshake_rate = 600000
+handshake_burst = 100000
+request_rate = 600000
+request_burst = 100000
+"""
+
+
+def _mefd_fixture():
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def mefd(mefctl, pki, tmp_path_factory):
+        """conftest's shared mefd (same standard enrolees) without rate limits."""
+        import harness
+        from conftest import Enrolees
+        d = harness.Mefd(tmp_path_factory.mktemp("rspf"), pki, extra=LIMITS)
+        d.start()
+        d.enrolees = Enrolees(d, pki)
+        yield d
+        d.stop(expect_rc=0)
+    return mefd
+
+
+mefd = _mefd_fixture()

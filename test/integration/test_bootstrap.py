@@ -14,6 +14,7 @@ import pytest
 
 import harness
 import rspf_util as u
+from rspf_util import mefd  # noqa: F401  (the shared daemon, rate limits lifted)
 from conftest import new_psk
 
 LABEL = harness.BOOTSTRAP_LABEL
