@@ -38,6 +38,8 @@ enum ctl_opt {
 	OPT_PATTERN,
 	OPT_SECRET_HEX,
 	OPT_ENROLEE_PATTERN,
+	OPT_FROM,
+	OPT_TO,
 	OPT_MAX,
 };
 
@@ -105,6 +107,8 @@ int ctl_cert_show(struct ctl *c, const struct ctl_args *a);
 int ctl_cert_revoke(struct ctl *c, const struct ctl_args *a);
 int ctl_cert_crl(struct ctl *c, const struct ctl_args *a);
 int ctl_ca_init(struct ctl *c, const struct ctl_args *a);
+/* --- scale-out (ctl_migrate.c, docs/scale-out.md) --- */
+int ctl_migrate(struct ctl *c, const struct ctl_args *a);
 
 /* --- operations (ctl_ops.c) --- */
 int ctl_audit_verify(struct ctl *c, const struct ctl_args *a);

@@ -80,6 +80,9 @@ static const struct ctl_verb verbs[] = {
 	  "queue a MEF Client Command (CERT_PROV, DEV_CFG, MO_NODE; key=value args, docs/mmef.md)" },
 	{ "cmd list [REGID]...", ctl_cmd_list, OPT(JSON), 0, "[--json]",
 	  "list MEF Client Commands (of one registration)" },
+	{ "migrate", ctl_migrate, OPT(FROM) | OPT(TO), OPT(FROM) | OPT(TO),
+	  "--from sqlite:FILE --to postgresql://USER@HOST:PORT/DB",
+	  "copy a single-node store into PostgreSQL (same KEK); row counts checked per table" },
 };
 
 #define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))
@@ -106,6 +109,8 @@ static const struct ctl_opt_def opt_defs[OPT_MAX] = {
 	[OPT_PATTERN] = { "--pattern", true, false },
 	[OPT_SECRET_HEX] = { "--secret-hex", true, false },
 	[OPT_ENROLEE_PATTERN] = { "--enrolee-pattern", true, false },
+	[OPT_FROM] = { "--from", true, false },
+	[OPT_TO] = { "--to", true, false },
 };
 
 int

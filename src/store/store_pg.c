@@ -199,6 +199,12 @@ pg_vexec(struct store *s, PGresult **ret, const char *sql, const char *spec, va_
 	return 0;
 }
 
+PGconn *
+pg_conn(struct store *s)
+{
+	return pgs(s)->conn;
+}
+
 int
 pg_query(struct store *s, PGresult **ret, const char *sql, const char *spec, ...)
 {

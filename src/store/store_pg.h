@@ -25,6 +25,9 @@ int pg_run(struct store *s, unsigned *ret_n, const char *sql, const char *spec, 
 int pg_begin(struct store *s);
 int pg_end(struct store *s, int r);
 
+/* The connection of a handle opened by store_pg_open (store_pg_copy.c). */
+PGconn *pg_conn(struct store *s);
+
 void pg_text(const PGresult *res, int row, int col, char *out, size_t outlen);
 int64_t pg_int(const PGresult *res, int row, int col);
 bool pg_null(const PGresult *res, int row, int col);
