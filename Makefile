@@ -81,6 +81,12 @@ asan: deps
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	    scripts/run-tests build-asan
 
+# Load generator and bare-library baselines into build-bench/, then ONE table
+# (docs/performance.md). Bounded: under ~5 minutes; loopback only.
+bench: all
+	@$(MAKE) --no-print-directory -f bench/bench.mk
+	@MEFD_BUILD=$(BUILD) /usr/bin/python3 bench/run.py
+
 # Unit and snippets go where systemd looks for packaged ones; the unit's
 # /usr/sbin paths are rewritten to $(PREFIX). SYSCONFDIR holds the example.
 SYSCONFDIR ?= /etc
@@ -117,7 +123,7 @@ format:
 	clang-format -i $(wildcard src/*/*.c src/*/*.h include/mef/*.h test/unit/*.c)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-bench
 
 include test/fuzz/rules.mk
 

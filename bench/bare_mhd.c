@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The HTTPS baseline for make bench: the smallest libmicrohttpd (GnuTLS)
+ * server on one epoll thread, with mefd's priority strings, one fixed TLS-PSK
+ * (or with CERT KEY CA a certificate server that requests client
+ * certificates) answering every request 200 with a short JSON body.
+ * bare_mhd PORT PSKHEX | bare_mhd PORT - CERT KEY CA
+ */
+#include <gnutls/gnutls.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <microhttpd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char prio_psk[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-PSK:+PSK:"
+			       "+AES-128-CBC:+SHA256";
+static const char prio_cert[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:"
+				"+ECDHE-RSA:+AES-128-CBC:+SHA256";
+static uint8_t psk[64];
+static size_t psk_len;
+static volatile sig_atomic_t quit;
+
+static void
+on_term(int s)
+{
+	(void)s;
+	quit = 1;
+}
+
+static int
+psk_cb(void *cls, const struct MHD_Connection *c, const char *user, void **ret, size_t *ret_len)
+{
+	(void)cls;
+	(void)c;
+	(void)user;
+	*ret = malloc(psk_len); /* MHD frees it */
+	if (!*ret)
+		return -1;
+	memcpy(*ret, psk, psk_len);
+	*ret_len = psk_len;
+	return 0;
+}
+
+static enum MHD_Result
+answer(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *ver,
+       const char *data, size_t *data_len, void **state)
+{
+	static const char body[] = "{\"status\":true}";
+	static int first;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	(void)cls;
+	(void)url;
+	(void)method;
+	(void)ver;
+	(void)data;
+	if (*state == NULL) {
+		*state = &first;
+		return MHD_YES;
+	}
+	if (*data_len) {
+		*data_len = 0;
+		return MHD_YES;
+	}
+	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+	MHD_add_response_header(r, "Content-Type", "application/json");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *b = calloc(1, 65536);
+
+	if (!f || !b)
+		exit(1);
+	fread(b, 1, 65535, f);
+	fclose(f);
+	return b;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct MHD_Daemon *d;
+	bool cert = argc >= 6;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: bare_mhd PORT PSKHEX | bare_mhd PORT - CERT KEY CA\n");
+		return 2;
+	}
+	for (const char *h = argv[2]; h[0] && h[1] && psk_len < sizeof(psk); h += 2) {
+		unsigned v;
+		if (sscanf(h, "%2x", &v) != 1)
+			break;
+		psk[psk_len++] = (uint8_t)v;
+	}
+	signal(SIGTERM, on_term);
+	signal(SIGINT, on_term);
+	signal(SIGPIPE, SIG_IGN);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	d = MHD_start_daemon(MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL, answer, NULL,
+			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
+			     MHD_OPTION_CONNECTION_LIMIT, 1024,
+			     MHD_OPTION_CONNECTION_TIMEOUT, 60,
+			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+			     MHD_OPTION_HTTPS_PRIORITIES, cert ? prio_cert : prio_psk,
+			     MHD_OPTION_HTTPS_CRED_TYPE, cert ? GNUTLS_CRD_CERTIFICATE : GNUTLS_CRD_PSK,
+			     MHD_OPTION_GNUTLS_PSK_CRED_HANDLER, psk_cb, NULL,
+			     MHD_OPTION_HTTPS_MEM_KEY, cert ? slurp(argv[4]) : NULL,
+			     MHD_OPTION_HTTPS_MEM_CERT, cert ? slurp(argv[3]) : NULL,
+			     MHD_OPTION_HTTPS_MEM_TRUST, cert ? slurp(argv[5]) : NULL,
+			     MHD_OPTION_END);
+	if (!d)
+		return 1;
+	while (!quit)
+		pause();
+	MHD_stop_daemon(d);
+	return 0;
+}

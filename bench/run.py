@@ -1,0 +1,383 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""make bench: one throw-away mefd (durable store, default log level) and the
+bare-library baselines (bench/bare_coap.c, bench/bare_mhd.c) on loopback,
+driven by build-bench/bench; per scenario alternating runs (mefd, bare, mefd,
+bare, ...), medians of 3, printed as ONE table with the ratio mefd/bare.
+Bounded: each run is BENCH_SECS seconds (default 1.5), whole run < 5 min.
+  bench/run.py                 the table (also build-bench/results.json)
+  bench/run.py --only NAME     one scenario, mefd only (for perf record)
+  bench/run.py --scale         empty store vs 1,000,000 Ke / 100,000 clients
+  bench/run.py --idle N        RSS of N idle DTLS sessions, mefd vs bare_coap"""
+
+import base64
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / os.environ.get("MEFD_BUILD", "build")
+BB = ROOT / "build-bench"
+BENCH = BB / "bench"
+SECS = float(os.environ.get("BENCH_SECS", "1.5"))
+CONC = int(os.environ.get("BENCH_CONC", "16"))
+FQDN = "mef.example.com"
+GROUP_SECRET = "6d65666462656e636867726f7570736563726574"
+PSK = "000102030405060708090a0b0c0d0e0f"
+MAF_PSK = "0f0e0d0c0b0a09080706050403020100"
+KR_PSK = "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf"
+EST_PSK = "62656e63682d6573742d70736b2d30313233343536373839"
+
+
+def free_port():
+    for _ in range(100):
+        t, u = socket.socket(), socket.socket(type=socket.SOCK_DGRAM)
+        try:
+            t.bind(("127.0.0.1", 0))
+            p = t.getsockname()[1]
+            u.bind(("127.0.0.1", p))
+            return p
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no port")
+
+
+def sh(*a, **kw):
+    return subprocess.run([str(x) for x in a], check=True, capture_output=True, text=True, **kw)
+
+
+def pki(d):
+    """P-256 CA, MEF certificate and one client certificate (URI SAN)."""
+    def key(n):
+        sh("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+           "-out", d / f"{n}.key")
+        os.chmod(d / f"{n}.key", 0o600)
+    key("ca")
+    sh("openssl", "req", "-x509", "-new", "-key", d / "ca.key", "-subj", "/CN=bench CA",
+       "-days", "30", "-addext", "basicConstraints=critical,CA:TRUE",
+       "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-addext",
+       "subjectKeyIdentifier=hash", "-out", d / "ca.crt")
+    for n, san, eku in (("mef", f"DNS:{FQDN},IP:127.0.0.1", "serverAuth"),
+                        ("cli", "URI://bench.example.com/c1", "clientAuth")):
+        key(n)
+        sh("openssl", "req", "-new", "-key", d / f"{n}.key", "-subj", f"/CN={n}",
+           "-out", d / f"{n}.csr")
+        (d / f"{n}.ext").write_text(
+            f"basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+            f"extendedKeyUsage={eku}\nsubjectAltName={san}\nauthorityKeyIdentifier=keyid\n")
+        sh("openssl", "x509", "-req", "-in", d / f"{n}.csr", "-CA", d / "ca.crt", "-CAkey",
+           d / "ca.key", "-CAcreateserial", "-days", "30", "-sha256", "-extfile",
+           d / f"{n}.ext", "-out", d / f"{n}.crt")
+    sh("openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
+       "-out", d / "est.key")
+    sh("openssl", "req", "-new", "-key", d / "est.key", "-subj", "/CN=est", "-addext",
+       "subjectAltName=URI:urn:x-onem2m-mef:client:est", "-outform", "DER", "-out", d / "est.der")
+
+
+def wait_port(port, proc, t=10):
+    end = time.monotonic() + t
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port never opened")
+
+
+class Mefd:
+    def __init__(self, d, p, db=None, extra=""):
+        self.d, self.p = d, p
+        self.ports = {k: free_port() for k in ("coap", "psk", "cert")}
+        (d / "kek").write_bytes(os.urandom(32))
+        os.chmod(d / "kek", 0o600)
+        self.conf = d / "mefd.conf"
+        self.db = db or d / "mefd.db"
+        self.conf.write_text(f"""[mef]
+fqdn = {FQDN}
+[store]
+path = {self.db}
+kek_file = {d}/kek
+[coap]
+listen = 127.0.0.1:{self.ports['coap']}
+[https]
+psk_listen = 127.0.0.1:{self.ports['psk']}
+cert_listen = 127.0.0.1:{self.ports['cert']}
+[tls]
+certificate = {p}/mef.crt
+private_key = {p}/mef.key
+client_ca = {p}/ca.crt
+[ca]
+certificate = {p}/ca.crt
+private_key = {p}/ca.key
+[limits]
+handshake_rate = 6000000
+handshake_burst = 1000000
+request_rate = 6000000
+request_burst = 1000000
+addr_factor = 10000
+{extra}""")
+        self.proc = None
+
+    def ctl(self, *a):
+        return sh(BUILD / "mefctl", "-c", self.conf, *a)
+
+    def provision(self):
+        self.ctl("group", "add", "bench", "--pattern", "*@bench.example.com", "--secret-hex",
+                 GROUP_SECRET, "--target", "maf:11")
+        self.ctl("client", "add", "cert1", "--cert-san", "//bench.example.com/c1")
+        self.ctl("client", "add", "maf", "--psk-identity", "maf@bench.example.com",
+                 "--psk-hex", MAF_PSK)
+        self.ctl("client", "add", "kr1", "--psk-identity", "kr1@bench.example.com",
+                 "--psk-hex", KR_PSK)
+        self.ctl("client", "add", "est", "--psk-identity", "est@bench.example.com",
+                 "--psk-hex", EST_PSK)
+
+    def start(self):
+        self.log = open(self.d / "mefd.log", "ab")
+        self.proc = subprocess.Popen([BUILD / "mefd", "-c", self.conf, "--foreground"],
+                                     stdout=self.log, stderr=self.log, cwd=self.d)
+        wait_port(self.ports["psk"], self.proc)
+        return self
+
+    def stop(self):
+        if self.proc:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None
+
+
+class Bare:
+    def __init__(self, p):
+        self.coap, self.psk, self.cert = free_port(), free_port(), free_port()
+        self.log = open(p / "bare.log", "ab")
+        kw = {"stdout": self.log, "stderr": self.log}
+        self.procs = [
+            subprocess.Popen([BB / "bare_coap", str(self.coap), PSK, p / "mef.crt", p / "mef.key",
+                              p / "ca.crt"], **kw),
+            subprocess.Popen([BB / "bare_mhd", str(self.psk), PSK], **kw),
+            subprocess.Popen([BB / "bare_mhd", str(self.cert), "-", p / "mef.crt", p / "mef.key",
+                              p / "ca.crt"], **kw)]
+        for port, pr in zip((self.coap, self.psk, self.cert), self.procs):
+            wait_port(port, pr)
+
+    def stop(self):
+        for pr in self.procs:
+            pr.terminate()
+            pr.wait(5)
+
+
+def run_bench(args, secs=SECS, conc=CONC):
+    cp = subprocess.run([str(BENCH), "-t", str(secs), "-c", str(conc), *map(str, args)],
+                        capture_output=True, text=True, timeout=60 + secs)
+    m = dict(re.findall(r"(\w+)=([\d.]+)", cp.stdout))
+    if not m:
+        return {"ok": 0, "fail": 0, "rate": 0.0, "p50_ms": 0.0, "p99_ms": 0.0,
+                "err": cp.stderr[-300:]}
+    return {k: float(v) for k, v in m.items()}
+
+
+def grp(ident="b%lu@bench.example.com"):
+    return ["-g", GROUP_SECRET, "-i", ident, "-r", "100000000"]
+
+
+def scenarios(p, m, b, ctx):
+    """(name, mefd args, bare args): the bare run does the same handshake and one request."""
+    cert = ["-C", p / "cli.crt", "-K", p / "cli.key", "-A", p / "ca.crt"]
+    bare_psk = ["-k", PSK]
+    kr_body = json.dumps({"sec:mefKeyReg": {"et": "20991231T000000", "adminFQDN":
+                                            "admin.example.com", "SUID": 11,
+                                            "targetIDs": ["maf"]}})
+    out = []
+    for name, proto, v3 in (("DTLS 1.2", "dtls", False), ("coaps+tcp TLS 1.2", "coap-tcp", False),
+                            ("coaps+tcp TLS 1.3", "coap-tcp", True),
+                            ("HTTPS TLS 1.2", "https", False), ("HTTPS TLS 1.3", "https", True)):
+        coap = proto != "https"
+        mp, bp = (m.ports["coap"], b.coap) if coap else (m.ports["psk"], b.psk)
+        extra = ["-3"] if v3 else []
+        out.append((f"PSK bootstrap {name}", ["-P", proto, "-p", mp, *extra, *grp()],
+                    ["-P", proto, "-p", bp, *extra, *bare_psk]))
+    for name, proto, v3 in (("DTLS 1.2", "dtls", False), ("coaps+tcp TLS 1.3", "coap-tcp", True),
+                            ("HTTPS TLS 1.2", "https", False), ("HTTPS TLS 1.3", "https", True)):
+        coap = proto != "https"
+        mp, bp = (m.ports["coap"], b.coap) if coap else (m.ports["cert"], b.cert)
+        extra = ["-3"] if v3 else []
+        out.append((f"cert bootstrap {name}", ["-P", proto, "-p", mp, *extra, *cert, "-o", "cert1"],
+                    ["-P", proto, "-p", bp, *extra, *cert]))
+    if ctx.get("keid"):
+        path = f"/fetchCredentials/{ctx['keid']}/11"
+        maf = ["-k", MAF_PSK, "-i", "maf@bench.example.com", "-r", "1", "-o", "maf"]
+        out.append(("fetchCredentials HTTPS TLS 1.3", ["-P", "https", "-3", "-p", m.ports["psk"],
+                                                       "-u", path, *maf],
+                    ["-P", "https", "-3", "-p", b.psk, "-u", path, *bare_psk]))
+        out.append(("fetchCredentials DTLS 1.2", ["-P", "dtls", "-p", m.ports["coap"], "-u", path,
+                                                  *maf],
+                    ["-P", "dtls", "-p", b.coap, "-u", path, *bare_psk]))
+    kr = ["-k", KR_PSK, "-i", "kr1@bench.example.com", "-r", "1", "-o", "kr1"]
+    out.append(("key registration HTTPS TLS 1.3",
+                ["-P", "https", "-3", "-p", m.ports["psk"], "-m", "POST", "-u", "/mef", "-d",
+                 kr_body, "-T", "application/vnd.onem2m-res+json; ty=60002", *kr],
+                ["-P", "https", "-3", "-p", b.psk, "-m", "POST", "-u", "/mef", "-d", kr_body,
+                 *bare_psk]))
+    if ctx.get("rel"):
+        out.append(("key retrieval HTTPS TLS 1.3",
+                    ["-P", "https", "-3", "-p", m.ports["psk"], "-u", f"/mef/{ctx['rel']}",
+                     "-k", MAF_PSK, "-i", "maf@bench.example.com", "-r", "1", "-o", "maf"],
+                    ["-P", "https", "-3", "-p", b.psk, "-u", f"/mef/{ctx['rel']}", *bare_psk]))
+    if ctx.get("csr"):
+        out.append(("EST simpleenroll HTTPS TLS 1.3 PSK",
+                    ["-P", "https", "-3", "-p", m.ports["psk"], "-m", "POST", "-u",
+                     "/.well-known/est/simpleenroll", "-d", ctx["csr"], "-T",
+                     "application/pkcs10", "-k", EST_PSK, "-i", "est@bench.example.com",
+                     "-r", "1", "-o", "est"],
+                    ["-P", "https", "-3", "-p", b.psk, "-m", "POST", "-u",
+                     "/.well-known/est/simpleenroll", "-d", ctx["csr"], *bare_psk]))
+    return out
+
+
+def prepare_ctx(p, m):
+    """One bootstrap (a KeID to fetch), one client registration, one key registration."""
+    ctx = {}
+    run_bench(["-P", "https", "-3", "-p", m.ports["psk"], "-n", "1", *grp("seed%lu@bench.example.com")],
+              secs=5, conc=1)
+    try:
+        kes = json.loads(m.ctl("ke", "list", "--json").stdout)
+        ctx["keid"] = kes[0]["keID"]
+    except Exception as e:  # noqa: BLE001 - the fetch rows are just left out
+        print("bench: no KeID to fetch:", e, file=sys.stderr)
+    reg = json.dumps({"sec:mefClientReg": {"et": "20991231T000000",
+                                           "adminFQDN": "admin.example.com"}})
+    run_bench(["-P", "https", "-3", "-p", m.ports["psk"], "-n", "1", "-m", "POST", "-u", "/mef",
+               "-d", reg, "-T", "application/vnd.onem2m-res+json; ty=60001",
+               "-k", KR_PSK, "-i", "kr1@bench.example.com", "-r", "1", "-o", "kr1"], secs=5, conc=1)
+    kv = json.dumps({"sec:mefKeyReg": {"et": "20991231T000000", "adminFQDN": "admin.example.com",
+                                       "SUID": 11, "targetIDs": ["maf"],
+                                       "keyValue": base64.b64encode(os.urandom(32)).decode()}})
+    cp = subprocess.run([str(BENCH), "-P", "https", "-3", "-p", str(m.ports["psk"]), "-n", "1",
+                         "-c", "1", "-m", "POST", "-u", "/mef", "-d", kv, "-T",
+                         "application/vnd.onem2m-res+json; ty=60002", "-k", KR_PSK, "-i",
+                         "kr1@bench.example.com", "-r", "1", "-o", "kr1", "-v"],
+                        capture_output=True, text=True, timeout=30)
+    rel = re.search(r'"relativeKeyID"\s*:\s*"([0-9A-F]{32})"', cp.stderr)
+    if rel:
+        ctx["rel"] = rel.group(1)
+    else:
+        print("bench: key registration for the retrieval row failed:", cp.stderr[-300:],
+              file=sys.stderr)
+    if os.path.exists(p / "est.der"):
+        ctx["csr"] = base64.b64encode((p / "est.der").read_bytes()).decode()
+    return ctx
+
+
+def machine():
+    cpu = ""
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return (f"machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, "
+            f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {SECS:g} s per run, "
+            f"{CONC} concurrent clients, medians of 3 alternating runs; mefd durable "
+            f"(SQLite WAL, synchronous=FULL), log level info")
+
+
+def table(rows):
+    lines = [f"| {'scenario':<36} | {'mefd /s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | "
+             f"{'bare /s':>8} | {'ratio':>5} | {'fail':>4} |",
+             "|" + "|".join("-" * w for w in (38, 10, 9, 9, 10, 7, 6)) + "|"]
+    for r in rows:
+        ratio = r["rate"] / r["bare"] if r["bare"] else 0
+        lines.append(f"| {r['name']:<36} | {r['rate']:>8.0f} | {r['p50']:>7.2f} | "
+                     f"{r['p99']:>7.2f} | {r['bare']:>8.0f} | {ratio:>5.2f} | {r['fail']:>4.0f} |")
+    return "\n".join(lines)
+
+
+def measure(scen, only=None):
+    rows = []
+    for name, margs, bargs in scen:
+        if only and only.lower() not in name.lower():
+            continue
+        ms, bs = [], []
+        for _ in range(1 if only else 3):
+            ms.append(run_bench(margs))
+            if not only:
+                bs.append(run_bench(bargs))
+        med = lambda xs, k: statistics.median(x[k] for x in xs) if xs else 0.0  # noqa: E731
+        rows.append({"name": name, "rate": med(ms, "rate"), "p50": med(ms, "p50_ms"),
+                     "p99": med(ms, "p99_ms"), "bare": med(bs, "rate"),
+                     "fail": sum(x["fail"] for x in ms), "runs": ms, "bare_runs": bs})
+        if ms[0].get("err"):
+            print(f"bench: {name}: {ms[0]['err']}", file=sys.stderr)
+    return rows
+
+
+def ecdsa_ceiling():
+    cp = subprocess.run(["openssl", "speed", "-seconds", "2", "ecdsap256"], capture_output=True,
+                        text=True, timeout=60)
+    m = re.search(r"256 bits ecdsa \(nistp256\)\s+\S+s\s+\S+s\s+([\d.]+)\s+([\d.]+)", cp.stdout)
+    if not m:
+        return None
+    sign, verify = float(m.group(1)), float(m.group(2))
+    return sign, verify, 1 / (1 / sign + 1 / verify)
+
+
+def main():
+    args = sys.argv[1:]
+    only = args[args.index("--only") + 1] if "--only" in args else None
+    with tempfile.TemporaryDirectory(prefix="mefd-bench.") as t:
+        t = Path(t)
+        (t / "pki").mkdir()
+        (t / "mefd").mkdir()
+        pki(t / "pki")
+        m = Mefd(t / "mefd", t / "pki")
+        m.provision()
+        m.start()
+        b = Bare(t / "pki")
+        try:
+            ctx = prepare_ctx(t / "pki", m)
+            scen = scenarios(t / "pki", m, b, ctx)
+            if only and os.environ.get("BENCH_PERF"):
+                print(f"mefd pid {m.proc.pid}", flush=True)
+                time.sleep(float(os.environ.get("BENCH_PERF")))
+            rows = measure(scen, only)
+        finally:
+            b.stop()
+            m.stop()
+    print(machine())
+    print(table(rows))
+    if not only:
+        ec = ecdsa_ceiling()
+        est = next((r for r in rows if r["name"].startswith("EST")), None)
+        https = next((r for r in rows if r["name"] == "PSK bootstrap HTTPS TLS 1.3"), None)
+        if ec:
+            print(f"ECDSA P-256 (openssl speed): sign {ec[0]:.0f}/s, verify {ec[1]:.0f}/s, "
+                  f"sign+verify ceiling {ec[2]:.0f}/s")
+        if ec and est and https and est["rate"] and https["rate"] > est["rate"]:
+            beyond = 1 / (1 / est["rate"] - 1 / https["rate"])
+            print(f"EST with TLS set aside: {beyond:.0f} enrolments/s = "
+                  f"{beyond / ec[2]:.2f}x the sign+verify ceiling")
+        BB.mkdir(exist_ok=True)
+        (BB / "results.json").write_text(json.dumps({"machine": machine(), "rows": rows,
+                                                     "ecdsa": ec}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
