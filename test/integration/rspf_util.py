@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Helpers of the Remote Security Provisioning integration tests.
 
-The oracle side lives here: the TLS clients (openssl s_client, gnutls-cli,
-coap-client-openssl, curl) that talk to mefd and print their own RFC 5705
-keying material, and the TS-0003 10.3 derivations recomputed with Python's
-hmac. Nothing here asks mefd how it computed a key: the tests compare what
+The oracle side lives here: the TS-0003 10.3 derivations recomputed with
+Python's hmac, and CoAP requests through coap-client-openssl and openssl
+s_client (the TLS clients that print their own RFC 5705 keying material are
+wrapped by harness.py). Nothing here asks mefd how it computed a key: the tests compare what
 mefd stores or answers with what these independent tools say.
 """
 
@@ -73,27 +73,7 @@ def parse_stamp(s):
     return calendar.timegm(time.strptime(s, "%Y%m%dT%H%M%S"))
 
 
-# --- the TLS oracles --------------------------------------------------------
-
-_SCLIENT_EKM = re.compile(r"Keying material:\s*([0-9A-Fa-f]+)")
-_GNUTLS_EKM = re.compile(r"- Key material:\s*([0-9A-Fa-f]+)")
-
-
-class Handshake:
-    """What a client printed: the keying material (None if the handshake failed)."""
-
-    def __init__(self, ekm, out, rc):
-        self.ekm = ekm
-        self.out = out
-        self.rc = rc
-
-    @property
-    def ok(self):
-        return self.ekm is not None and len(self.ekm) == EKM_LEN
-
-    def __repr__(self):
-        return "Handshake(ok=%s, rc=%s)\n%s" % (self.ok, self.rc, self.out[-3000:])
-
+# --- requests ----------------------------------------------------------------
 
 def _run(argv, stdin=b"", timeout=TIMEOUT):
     try:
@@ -103,58 +83,6 @@ def _run(argv, stdin=b"", timeout=TIMEOUT):
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode("utf-8", "replace") if e.stdout else ""
         return -1, out + "\n[timeout]"
-
-
-def s_client(host, port, *, dtls=False, tls13=False, psk_identity=None, psk_hex=None,
-             cert=None, key=None, cafile=None, cipher=None, servername=None,
-             stdin=b"", quiet=False, timeout=TIMEOUT):
-    """openssl s_client with -keymatexport; returns (Handshake, argv)."""
-    argv = ["openssl", "s_client", "-connect", "%s:%d" % (host, port)]
-    if dtls:
-        argv += ["-dtls1_2"]
-    elif tls13:
-        argv += ["-tls1_3"]
-    else:
-        argv += ["-tls1_2"]
-    if psk_identity is not None:
-        argv += ["-psk_identity", psk_identity, "-psk", psk_hex]
-    if cert:
-        argv += ["-cert", cert, "-key", key]
-    if cafile:
-        argv += ["-CAfile", cafile]
-    if cipher:
-        argv += ["-ciphersuites" if tls13 else "-cipher", cipher]
-    if servername:
-        argv += ["-servername", servername]
-    if quiet:
-        argv += ["-quiet"]
-    argv += ["-keymatexport", LABEL, "-keymatexportlen", str(EKM_LEN)]
-    rc, out = _run(argv, stdin, timeout)
-    m = _SCLIENT_EKM.search(out)
-    ekm = bytes.fromhex(m.group(1)) if m else None
-    return Handshake(ekm, out, rc)
-
-
-def gnutls_cli(host, port, *, priority, psk_identity=None, psk_hex=None, cert=None,
-               key=None, cafile=None, timeout=TIMEOUT):
-    """gnutls-cli --keymatexport; returns a Handshake."""
-    argv = ["gnutls-cli", "-p", str(port), host, "--priority", priority,
-            "--keymatexport", LABEL, "--keymatexportsize", str(EKM_LEN)]
-    if psk_identity is not None:
-        argv += ["--pskusername", psk_identity, "--pskkey", psk_hex]
-    if cert:
-        argv += ["--x509certfile", cert, "--x509keyfile", key]
-    if cafile:
-        argv += ["--x509cafile", cafile]
-    else:
-        argv += ["--insecure"]
-    rc, out = _run(argv, b"", timeout)
-    m = _GNUTLS_EKM.search(out)
-    ekm = bytes.fromhex(m.group(1)) if m else None
-    return Handshake(ekm, out, rc)
-
-
-# --- requests over HTTPS ----------------------------------------------------
 
 
 class Resp:
@@ -172,70 +100,6 @@ class Resp:
     def __repr__(self):
         return "Resp(status=%r, rsc=%r, body=%r)\n%s" % (self.status, self.rsc, self.body,
                                                          self.raw[-3000:])
-
-
-def _http_request_bytes(path, host, origin, rqi="rq-1"):
-    lines = ["GET %s HTTP/1.1" % path, "Host: %s" % host, "Accept: application/json",
-             "X-M2M-RI: %s" % rqi, "Connection: close"]
-    if origin is not None:
-        lines.append("X-M2M-Origin: %s" % origin)
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def parse_http(raw):
-    """Parses a raw HTTP/1.1 response text (possibly chunked) into a Resp."""
-    i = raw.find("HTTP/1.")
-    if i < 0:
-        return Resp(None, None, None, raw)
-    head, _, body = raw[i:].partition("\r\n\r\n")
-    lines = head.split("\r\n")
-    status = int(lines[0].split()[1])
-    hdrs = {}
-    for ln in lines[1:]:
-        k, _, v = ln.partition(":")
-        hdrs[k.strip().lower()] = v.strip()
-    if hdrs.get("transfer-encoding", "").lower() == "chunked":
-        out, rest = "", body
-        while rest:
-            size_s, _, rest = rest.partition("\r\n")
-            size = int(size_s.split(";")[0] or "0", 16)
-            if size == 0:
-                break
-            out += rest[:size]
-            rest = rest[size + 2:]
-        body = out
-    rsc = hdrs.get("x-m2m-rsc")
-    r = Resp(status, int(rsc) if rsc else None, body, raw)
-    r.headers = hdrs
-    return r
-
-
-def https_psk_get(host, port, path, *, psk_identity, psk_hex, origin=None, tls13=False,
-                  vhost="localhost", cipher=None):
-    """A raw GET over the TLS-PSK listener with openssl s_client."""
-    argv = ["openssl", "s_client", "-connect", "%s:%d" % (host, port), "-quiet",
-            "-tls1_3" if tls13 else "-tls1_2", "-psk_identity", psk_identity, "-psk", psk_hex]
-    if cipher:
-        argv += ["-ciphersuites" if tls13 else "-cipher", cipher]
-    rc, out = _run(argv, _http_request_bytes(path, vhost, origin))
-    return parse_http(out)
-
-
-def https_cert_get(host, port, path, *, cert, key, cafile, origin=None, tls13=False,
-                   servername=None):
-    """A GET over the certificate listener with curl."""
-    name = servername or "localhost"
-    argv = ["curl", "-s", "-i", "--max-time", str(TIMEOUT), "--cacert", cafile,
-            "--cert", cert, "--key", key, "-H", "X-M2M-RI: rq-1",
-            "--resolve", "%s:%d:%s" % (name, port, host),
-            "--tlsv1.3" if tls13 else "--tlsv1.2"]
-    if not tls13:
-        argv += ["--tls-max", "1.2"]
-    if origin is not None:
-        argv += ["-H", "X-M2M-Origin: %s" % origin]
-    argv += ["https://%s:%d%s" % (name, port, path)]
-    rc, out = _run(argv)
-    return parse_http(out)
 
 
 # --- requests over CoAP -----------------------------------------------------
