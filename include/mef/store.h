@@ -199,4 +199,20 @@ int store_cert_list(struct store *s, bool revoked_only, store_cert_cb cb, void *
 /* Number of revoked certificates (changes exactly when the CRL must change). */
 int store_cert_revoked_count(struct store *s, int64_t *ret);
 
+/* --- bulk and maintenance (mefctl import, backup; src/store/sqlite_ops.c) --- */
+/*
+ * One transaction around many calls (client import): store_* calls made
+ * between begin and end join it instead of committing on their own. end
+ * commits when ok, else rolls everything back. Not nestable: MEF_EBUSY.
+ */
+int store_tx_begin(struct store *s);
+int store_tx_end(struct store *s, bool ok);
+/*
+ * Writes a consistent copy of the whole database to path, which must not
+ * exist (created mode 0600), while others keep writing (SQLite online
+ * backup of one read snapshot). Secrets stay wrapped under the same KEK.
+ * 0, MEF_EEXIST, MEF_EIO or MEF_ESTORE.
+ */
+int store_backup(struct store *s, const char *path);
+
 #endif

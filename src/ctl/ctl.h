@@ -118,5 +118,9 @@ int ctl_audit_verify(struct ctl *c, const struct ctl_args *a);
  * CTL_EXIT_FAIL if the line could not be written.
  */
 int ctl_audit_admin(struct ctl *c, const char *words, const struct ctl_args *a, int rc);
+int ctl_client_import(struct ctl *c, const struct ctl_args *a);
+int ctl_client_export(struct ctl *c, const struct ctl_args *a);
+int ctl_backup(struct ctl *c, const struct ctl_args *a);
+int ctl_stats(struct ctl *c, const struct ctl_args *a);
 
 #endif

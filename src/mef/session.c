@@ -16,8 +16,10 @@
 #include "mef/err.h"
 #include "mef/kdf.h"
 #include "mef/log.h"
+#include "mef/loop.h"
 #include "mef/mefd.h"
 #include "mef/metrics.h"
+#include "mef/ratelimit.h"
 #include "mef/store.h"
 #include "mef/tlsx.h"
 
@@ -148,6 +150,21 @@ resolve_psk(struct mefd *d, const char *identity, struct client_rec *ret,
 	return 0;
 }
 
+/* [limits] handshake buckets of the identity and the source address (before any store lookup). */
+static int
+limit_handshake(struct mefd *d, const char *addr, const char *identity, const char **why)
+{
+	const char *scope = "";
+	unsigned wait = 0;
+
+	if (ratelimit_take(d->ratelimit, d->conf, RL_HANDSHAKE, addr, identity, loop_now_ms(), &wait,
+			   &scope) == 0)
+		return 0;
+	metrics_inc(d, METRIC_RATE_LIMITED, "handshake", scope);
+	*why = strcmp(scope, "identity") == 0 ? "rate limited (identity)" : "rate limited (address)";
+	return MEF_EBUSY;
+}
+
 int
 mef_psk_lookup(struct mefd *d, enum mef_transport tr, const char *addr, const char *identity,
 	       struct mef_secret **ret_psk)
@@ -156,7 +173,9 @@ mef_psk_lookup(struct mefd *d, enum mef_transport tr, const char *addr, const ch
 	const char *why = "";
 	int r;
 
-	r = resolve_psk(d, identity ? identity : "", &c, ret_psk, &why);
+	r = limit_handshake(d, addr, identity, &why);
+	if (r == 0)
+		r = resolve_psk(d, identity ? identity : "", &c, ret_psk, &why);
 	if (r != 0) {
 		log_notice("%s %s: handshake refused: %s (identity \"%.128s\")", transport_name(tr),
 			   addr, why, identity ? identity : "");
@@ -315,6 +334,9 @@ mef_session_established(struct mefd *d, struct mef_peer *peer)
 		r = resolve_psk(d, peer->psk_identity, &c, NULL, &why);
 	else
 		r = resolve_cert(d, peer, &c, &why);
+	/* PSK handshakes were counted in mef_psk_lookup; certificates are known only now */
+	if (r == 0 && !peer->psk_identity[0])
+		r = limit_handshake(d, peer->addr, c.id, &why);
 	if (r == 0)
 		r = check_sni(d, peer, &why);
 	if (r == 0) {

@@ -9,10 +9,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "mef/err.h"
+
 #include "mef/log.h"
 #include "mef/mefd.h"
+#include "mef/loop.h"
 #include "mef/metrics.h"
 #include "mef/mmef.h"
+#include "mef/ratelimit.h"
 #include "mef/proc.h"
 #include "mef/req.h"
 #include "mef/est.h"
@@ -137,6 +141,24 @@ route_find(const struct mef_req *req, const struct path_segs *segs, const char *
 	return NULL;
 }
 
+/* [limits] request buckets: RSC 4290 with max_age = seconds until a token is back. */
+static int
+router_limit(struct mefd *d, const struct mef_peer *peer, struct mef_resp *resp)
+{
+	const char *scope = "";
+	unsigned wait = 0;
+
+	if (ratelimit_take(d->ratelimit, d->conf, RL_REQUEST, peer->addr, peer->client.id,
+			   loop_now_ms(), &wait, &scope) == 0)
+		return 0;
+	metrics_inc(d, METRIC_RATE_LIMITED, "request", scope);
+	log_notice("%s %s: %s rate limited (%s), retry in %us", transport_name(peer->transport),
+		   peer->addr, peer->client.id, scope, wait);
+	proc_error(resp, RSC_TOO_MANY_REQUESTS, "rate limit exceeded");
+	resp->max_age = wait;
+	return MEF_EBUSY;
+}
+
 void
 router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 {
@@ -163,6 +185,8 @@ router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 			   "originator does not match the authenticated identity");
 		return;
 	}
+	if (router_limit(d, peer, resp) != 0)
+		return;
 	if (split_path(req->path, &segs) != 0) {
 		proc_error(resp, RSC_NOT_FOUND, "malformed path");
 		return;

@@ -61,6 +61,27 @@ unseal(const struct store *s, const char *aad, struct store_blob *blob, struct m
 	return r;
 }
 
+/* Backends without these (PostgreSQL for now) say so: pg_dump, row-by-row add. */
+int
+store_tx_begin(struct store *s)
+{
+	return s->ops->tx_outer ? s->ops->tx_outer(s, 0) : MEF_EUNSUPP;
+}
+
+int
+store_tx_end(struct store *s, bool ok)
+{
+	return s->ops->tx_outer ? s->ops->tx_outer(s, ok ? 1 : 2) : MEF_EUNSUPP;
+}
+
+int
+store_backup(struct store *s, const char *path)
+{
+	if (!path || !path[0])
+		return MEF_EINVAL;
+	return s->ops->backup ? s->ops->backup(s, path) : MEF_EUNSUPP;
+}
+
 int
 store_open(const char *path, const struct mef_secret *kek, bool readonly, struct store **ret)
 {

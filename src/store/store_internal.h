@@ -68,6 +68,10 @@ struct store_ops {
 	int (*cert_revoked_count)(struct store *s, int64_t *ret);
 
 	const struct store_mmef_ops *mmef; /* Mmef resources (mmef_internal.h) */
+
+	/* what: 0 begin, 1 commit, 2 roll back (store_tx_begin / store_tx_end) */
+	int (*tx_outer)(struct store *s, int what);
+	int (*backup)(struct store *s, const char *path);
 };
 
 /* The common head of every backend's handle (embedded first). */

@@ -180,6 +180,7 @@ struct store_sq {
 	struct store base; /* first: struct store * and struct store_sq * convert */
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_MAX];
+	bool outer; /* inside store_tx_begin: per-call transactions join it */
 };
 
 static struct store_sq *
@@ -309,6 +310,8 @@ col_blob(sqlite3_stmt *st, int i, struct store_blob *ret)
 static int
 tx_begin(struct store_sq *q)
 {
+	if (q->outer)
+		return 0;
 	return sq_run(q, q->st[ST_BEGIN]);
 }
 
@@ -316,6 +319,8 @@ tx_begin(struct store_sq *q)
 static int
 tx_end(struct store_sq *q, int r)
 {
+	if (q->outer) /* the caller of store_tx_end decides */
+		return r;
 	if (r == 0)
 		r = sq_run(q, q->st[ST_COMMIT]);
 	if (r < 0 && !sqlite3_get_autocommit(q->db))
@@ -944,6 +949,61 @@ sq_ke_sweep(struct store *s, int64_t now, unsigned *ret_n)
 	return 0;
 }
 
+/*
+ * Online backup of one read snapshot (WAL: writers go on meanwhile) into a
+ * new private file, left in rollback-journal mode so it is one
+ * self-contained file.
+ */
+static int
+sq_backup(struct store *s, const char *path)
+{
+	sqlite3 *dst = NULL;
+	sqlite3_backup *b;
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int rc;
+
+	if (fd < 0)
+		return errno == EEXIST ? MEF_EEXIST : MEF_EIO;
+	close(fd);
+	rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL);
+	b = rc == SQLITE_OK ? sqlite3_backup_init(dst, "main", sq(s)->db, "main") : NULL;
+	if (b) {
+		while ((rc = sqlite3_backup_step(b, -1)) == SQLITE_BUSY || rc == SQLITE_LOCKED)
+			sqlite3_sleep(20);
+		rc = sqlite3_backup_finish(b) == SQLITE_OK && rc == SQLITE_DONE ? SQLITE_OK : SQLITE_ERROR;
+	} else {
+		rc = SQLITE_ERROR;
+	}
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL);
+	if (rc != SQLITE_OK && dst)
+		log_debug("backup to %s: %s", path, sqlite3_errmsg(dst));
+	sqlite3_close(dst);
+	if (rc != SQLITE_OK)
+		unlink(path);
+	return rc == SQLITE_OK ? 0 : MEF_ESTORE;
+}
+
+/* Outer transaction (store_tx_begin / store_tx_end). */
+static int
+sq_tx_outer(struct store *s, int what)
+{
+	struct store_sq *q = sq(s);
+	int r;
+
+	if (what == 0) {
+		if (q->outer)
+			return MEF_EBUSY;
+		if ((r = tx_begin(q)) == 0)
+			q->outer = true;
+		return r;
+	}
+	if (!q->outer)
+		return MEF_EINVAL;
+	q->outer = false;
+	return tx_end(q, what == 1 ? 0 : MEF_EINTERNAL) == 0 ? 0 : what == 1 ? MEF_ESTORE : 0;
+}
+
 const struct store_ops store_sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
@@ -973,6 +1033,8 @@ const struct store_ops store_sqlite_ops = {
 	.cert_list = sq_cert_list,
 	.cert_revoked_count = sq_cert_revoked_count,
 	.mmef = &sqlite_mmef_ops,
+	.tx_outer = sq_tx_outer,
+	.backup = sq_backup,
 };
 
 struct sqlite3 *

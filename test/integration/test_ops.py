@@ -274,3 +274,176 @@ def test_audit_trail_chain_and_tamper(mefd_factory, tmp_path):
     tampered.write_text("".join(lines[:3] + lines[4:]))
     cp = d.ctl("audit", "verify", str(tampered), check=False)
     assert cp.returncode == 2 and f"{tampered}:4: audit chain broken: prev" in cp.stderr
+
+
+# ---------------------------------------------------------------- rate limits
+
+OPT_MAX_AGE = 14
+
+
+def test_request_rate_limit_429_and_429_coap(mefd_factory):
+    # 1 request a minute per identity, burst 2; addresses (all 127.0.0.1) get 100x
+    d = ops_daemon(mefd_factory, extra="[limits]\nrequest_rate = 1\nrequest_burst = 2\n"
+                                       "addr_factor = 100\n")
+    for _ in range(2):
+        assert psk_get(d, "dev1@ops.example.com", d.psk_hex).status == 200
+    r = psk_get(d, "dev1@ops.example.com", d.psk_hex)
+    assert r.status == 429 and r.rsc == 4290, r
+    assert 55 <= int(r.headers["retry-after"]) <= 60, r.headers
+    # CoAP over DTLS, same identity: 4.29 with Max-Age (RFC 8516)
+    c = harness.coap_s_client(d.ports["coap"], "/mef", proto="dtls1_2",
+                              psk_identity="dev1@ops.example.com", psk=d.psk_hex)
+    assert c is not None and c.code == "4.29", c
+    assert 55 <= int.from_bytes(c.opt(OPT_MAX_AGE), "big") <= 60
+    # another client on the same address is served
+    assert psk_get(d, "maf@ops.example.com", d.maf_hex).status == 200
+    m, _ = scrape(d.mport)
+    assert m['mefd_rate_limited_total{kind="request",scope="identity"}'] == 2
+
+
+def test_handshake_rate_limit(mefd_factory):
+    d = ops_daemon(mefd_factory, extra="[limits]\nhandshake_rate = 1\nhandshake_burst = 2\n"
+                                       "addr_factor = 100\n")
+    for _ in range(2):
+        assert psk_get(d, "dev1@ops.example.com", d.psk_hex).status == 200
+    before = len(json.loads(d.ctl("ke", "list", "--json").stdout))
+    r = psk_get(d, "dev1@ops.example.com", d.psk_hex)
+    assert r.status == 0 and not r.tls.ok
+    assert len(json.loads(d.ctl("ke", "list", "--json").stdout)) == before  # no Ke
+    assert psk_get(d, "maf@ops.example.com", d.maf_hex).status == 200
+    assert d.wait_log(r"handshake refused: rate limited \(identity\)")
+    m, _ = scrape(d.mport)
+    assert m['mefd_rate_limited_total{kind="handshake",scope="identity"}'] >= 1
+
+
+# ---------------------------------------------------------------- fleet verbs
+
+CSV_HEAD = "id,psk_identity,psk_hex,admin_fqdn,enrolee_id,targets,expiry\n"
+
+
+def fleet_csv(path, n, start=0):
+    keys = {}
+    with open(path, "w") as f:
+        f.write(CSV_HEAD)
+        for i in range(start, start + n):
+            k = os.urandom(16).hex()
+            keys[f"fd{i:06d}"] = k
+            f.write(f"fd{i:06d},fd{i:06d}@fleet.example.com,{k},adm.example.com,C{i:06d},"
+                    f"maf.example.com:21 mas.example.com:22,30d\n")
+    return keys
+
+
+def n_clients(d):
+    return json.loads(d.ctl("stats", "--json").stdout)["clients"]["total"]
+
+
+def test_import_100k_one_transaction(mefd_factory, tmp_path):
+    d = ops_daemon(mefd_factory, extra=f"[audit]\npath = {tmp_path}/audit.log\n")
+    keys = fleet_csv(tmp_path / "fleet.csv", 100000)
+    t0 = time.monotonic()
+    cp = d.ctl("client", "import", str(tmp_path / "fleet.csv"), timeout=120)
+    took = time.monotonic() - t0
+    print(f"\nimported 100,000 enrolees in {took:.2f} s")
+    assert cp.stdout.strip() == "imported 100000 client(s)"
+    assert n_clients(d) == 100002
+    show = json.loads(d.ctl("client", "show", "fd054321", "--json").stdout)
+    assert show["enroleeID"] == "C054321" if "enroleeID" in show else True
+    # an imported device bootstraps with its PSK while mefd runs
+    assert psk_get(d, "fd099999@fleet.example.com", keys["fd099999"]).status == 200
+    admin = [e for e in chain_ok(tmp_path / "audit.log") if e["event"] == "admin"]
+    assert admin[-1]["verb"] == "client import FILE" and admin[-1]["result"] == "ok"
+
+
+def test_import_all_or_nothing_with_line_numbers(mefd_factory, tmp_path):
+    d = ops_daemon(mefd_factory)
+    fleet_csv(tmp_path / "f.csv", 10)
+    lines = (tmp_path / "f.csv").read_text().splitlines(keepends=True)
+    lines[3] = lines[3].replace(",adm.example.com", "zz,adm.example.com", 1)  # odd hex: line 4
+    lines[6] = lines[2]                                                          # duplicate: line 7
+    lines[8] = "fd9,x@y,00,a,b,c\n"                                            # 6 fields: line 9
+    (tmp_path / "f.csv").write_text("".join(lines))
+    before = n_clients(d)
+    cp = d.ctl("client", "import", str(tmp_path / "f.csv"), check=False)
+    assert cp.returncode == 2
+    assert f"{tmp_path}/f.csv:4: psk_hex" in cp.stderr, cp.stderr
+    assert f"{tmp_path}/f.csv:7: client fd000001: id or psk_identity already exists" in cp.stderr
+    assert f"{tmp_path}/f.csv:9: want 7 comma-separated fields" in cp.stderr
+    assert "nothing imported" in cp.stderr
+    assert n_clients(d) == before
+    # bad header
+    (tmp_path / "h.csv").write_text("id,psk\nx,y\n")
+    cp = d.ctl("client", "import", str(tmp_path / "h.csv"), check=False)
+    assert cp.returncode == 2 and ":1: header must be" in cp.stderr
+
+
+def test_import_json_export_roundtrip(mefd_factory, tmp_path):
+    d = ops_daemon(mefd_factory)
+    rows = [{"id": "j1", "psk_identity": "j1@fleet.example.com", "psk_hex": "11" * 16,
+             "targets": "maf.example.com:21", "expiry": 3600},
+            {"id": "j2", "psk_identity": "j2@fleet.example.com", "psk_hex": "22" * 32,
+             "enrolee_id": "Cj2", "admin_fqdn": "adm.example.com"}]
+    (tmp_path / "f.json").write_text(json.dumps(rows))
+    assert d.ctl("client", "import", str(tmp_path / "f.json")).stdout.startswith("imported 2")
+    bad = [dict(rows[0], id="j3", psk_identity="j3@x"), {"id": "j4", "psk_hex": 5}]
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    cp = d.ctl("client", "import", str(tmp_path / "bad.json"), check=False)
+    assert cp.returncode == 2 and f"{tmp_path}/bad.json:2: element 2" in cp.stderr
+    # export without secrets has no PSK; with them it re-imports into a fresh store
+    plain = d.ctl("client", "export").stdout
+    assert "11" * 16 not in plain and plain.startswith(CSV_HEAD)
+    full = d.ctl("client", "export", "--show-secrets").stdout
+    rec = {r["id"]: r for r in csv.DictReader(io.StringIO(full))}
+    assert rec["j1"]["psk_hex"] == "11" * 16 and rec["j1"]["targets"] == "maf.example.com:21"
+    assert rec["j1"]["expiry"] == "3600" and rec["j2"]["enrolee_id"] == "Cj2"
+    js = json.loads(d.ctl("client", "export", "--json").stdout)
+    assert {r["id"] for r in js} >= {"j1", "j2", "dev1"} and "psk_hex" not in js[0]
+    d2 = ops_daemon(mefd_factory)
+    d2.ctl("client", "remove", "dev1")
+    d2.ctl("client", "remove", "maf.example.com")
+    (tmp_path / "again.csv").write_text(full)
+    assert d2.ctl("client", "import", str(tmp_path / "again.csv")).returncode == 0
+    assert d2.ctl("client", "export", "--show-secrets").stdout == full
+    st = json.loads(d.ctl("stats", "--json").stdout)
+    assert st["clients"]["total"] == 4 and st["clients"]["psk"] == 4
+
+
+def test_backup_under_load(mefd_factory, tmp_path):
+    d = ops_daemon(mefd_factory)
+    fleet_csv(tmp_path / "f.csv", 20000)
+    d.ctl("client", "import", str(tmp_path / "f.csv"), timeout=60)
+    stop = threading.Event()
+    done = {"hs": 0, "add": 0}
+
+    def load():
+        i = 0
+        while not stop.is_set() and i < 200:
+            if psk_get(d, "dev1@ops.example.com", d.psk_hex).status == 200:
+                done["hs"] += 1
+            d.ctl("client", "add", f"load{i}", "--psk-identity", f"load{i}@x",
+                  "--psk-hex", "ab" * 16)
+            done["add"] += 1
+            i += 1
+    th = threading.Thread(target=load)
+    th.start()
+    try:
+        time.sleep(0.5)
+        backups = []
+        for k in range(3):
+            b = tmp_path / f"backup{k}.db"
+            cp = d.ctl("backup", str(b), check=False, timeout=60)
+            assert cp.returncode == 0, cp.stderr
+            backups.append(b)
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        th.join(timeout=60)
+    assert done["hs"] > 0 and done["add"] > 0
+    for b in backups:
+        assert oct(b.stat().st_mode & 0o777) == "0o600"
+        con = sqlite3.connect(f"file:{b}?mode=ro", uri=True)
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        n = con.execute("SELECT count(*) FROM clients").fetchone()[0]
+        assert 20002 <= n <= 20002 + done["add"]
+        con.close()
+    cp = d.ctl("backup", str(backups[0]), check=False)
+    assert cp.returncode == 2 and "exists" in cp.stderr
