@@ -9,6 +9,7 @@
  */
 #include <coap3/coap.h>
 #include <openssl/rand.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,7 @@ struct coapb {
 	char *ca;
 	uint8_t dummy_psk[32];      /* see coapb_set_psk */
 	struct coapb_sess *sessions;
+	void (*coap_info_cb)(const SSL *ssl, int where, int ret); /* libcoap's, chained */
 };
 
 /* Copies for the request being handled: struct mef_req points into these. */
@@ -261,6 +263,7 @@ coapb_psk_cb(coap_bin_const_t *identity, coap_session_t *session, void *arg)
 	}
 	s->psk_bin.s = s->psk->p;
 	s->psk_bin.length = s->psk->len;
+	ERR_clear_error();
 	return &s->psk_bin;
 }
 
@@ -292,17 +295,19 @@ coapb_identify(struct coapb_sess *s, SSL *ssl)
  * (coap_session_connected), so the close happens in the after hook.
  */
 static void
-coapb_on_connected(struct coapb *c, coap_session_t *session)
+coapb_on_connected(struct coapb *c, coap_session_t *session, SSL *ssl)
 {
 	struct coapb_sess *s = coapb_sess_get(c, session);
-	coap_tls_library_t lib;
-	SSL *ssl;
+	coap_tls_library_t lib = COAP_TLS_LIBRARY_OPENSSL;
 
 	if (!s)
 		return; /* no state: every request on it gets 4.01 */
+	if (s->connected)
+		return; /* completed already at OpenSSL's HANDSHAKE_DONE (coapb_info_cb) */
 	s->connected = true;
 	s->psk = secret_free(s->psk);
-	ssl = coap_session_get_tls(session, &lib);
+	if (!ssl)
+		ssl = coap_session_get_tls(session, &lib);
 	s->peer.tls.lib = TLS_LIB_OPENSSL;
 	s->peer.tls.session = ssl;
 	if (!ssl || lib != COAP_TLS_LIBRARY_OPENSSL || !c->accepting) {
@@ -319,6 +324,44 @@ coapb_on_connected(struct coapb *c, coap_session_t *session)
 		  tlsx_version(&s->peer.tls), tlsx_cipher(&s->peer.tls));
 	if (mef_session_established(c->d, &s->peer) != 0)
 		s->closing = true;
+}
+
+/*
+ * libcoap 4.3.1 (coap_tls_read) fires DTLS_CONNECTED only when the SSL_read
+ * after the last handshake step finds no data; when the client's Finished
+ * and its close_notify arrive together (a client that bootstraps and closes
+ * at once, as TLS 1.3 allows), it reads the close first, frees the SSL and
+ * never signals the completed handshake. OpenSSL's own HANDSHAKE_DONE info
+ * event does fire, with the SSL intact: completing the session there gives
+ * every finished handshake its Ke (decisions §1.3). libcoap's info callback
+ * (its logging) is kept and called first.
+ */
+static void
+coapb_info_cb(const SSL *ssl, int where, int ret)
+{
+	BIO *bio = SSL_get_rbio(ssl);
+	coap_session_t *session = bio ? BIO_get_data(bio) : NULL; /* libcoap's TLS BIO data */
+	struct coapb *c = session ? coap_get_app_data(coap_session_get_context(session)) : NULL;
+
+	if (!c)
+		return;
+	if (c->coap_info_cb)
+		c->coap_info_cb(ssl, where, ret);
+	if (where & SSL_CB_HANDSHAKE_DONE)
+		coapb_on_connected(c, session, (SSL *)ssl); /* OpenSSL hands out const; the SSL is live */
+}
+
+/* TCP only: DTLS signals DTLS_CONNECTED reliably, and its BIO data is not the session. */
+static void
+coapb_chain_info_cb(struct coapb *c, SSL *ssl)
+{
+	void (*cb)(const SSL *, int, int) = SSL_get_info_callback(ssl);
+
+	if (!c || SSL_is_dtls(ssl) || cb == coapb_info_cb)
+		return;
+	if (cb)
+		c->coap_info_cb = cb;
+	SSL_set_info_callback(ssl, coapb_info_cb);
 }
 
 /*
@@ -351,7 +394,7 @@ coapb_event(coap_session_t *session, const coap_event_t event)
 	log_debug("%s: event 0x%x", coap_session_str(session), (unsigned)event);
 	switch (event) {
 	case COAP_EVENT_DTLS_CONNECTED:
-		coapb_on_connected(c, session);
+		coapb_on_connected(c, session, NULL);
 		break;
 	case COAP_EVENT_DTLS_ERROR:
 		coapb_on_error(c, session, s);
@@ -549,11 +592,21 @@ coapb_add_location(coap_pdu_t *out, const char *loc)
 	}
 }
 
+/* A body lent to libcoap: fetch and serverkeygen answers carry keys, so it is wiped on release. */
+struct coapb_body {
+	char *p;
+	size_t len;
+};
+
 static void
-coapb_release(coap_session_t *session, void *body)
+coapb_release(coap_session_t *session, void *app)
 {
+	struct coapb_body *b = app;
+
 	(void)session;
-	free(body);
+	secret_wipe(b->p, b->len);
+	free(b->p);
+	free(b);
 }
 
 static void
@@ -563,6 +616,7 @@ coapb_respond(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 {
 	int code = rsc_to_coap(resp->rsc, req->op);
 	char *body = resp->body;
+	struct coapb_body *rb;
 
 	coap_pdu_set_code(out, (coap_pdu_code_t)COAP_RESPONSE_CODE(code));
 	coapb_add_location(out, resp->location);
@@ -594,11 +648,17 @@ coapb_respond(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 		resp->body_len = mplen;
 		body = resp->body;
 	}
-	/* libcoap owns the body until the last block is sent (release frees it) */
+	/* libcoap owns the body until the last block is sent (release wipes and frees it) */
+	if (!(rb = malloc(sizeof(*rb)))) {
+		coap_pdu_set_code(out, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+		return;
+	}
+	rb->p = body;
+	rb->len = resp->body_len;
 	resp->body = NULL;
 	if (!coap_add_data_large_response(r, session, in, out, query, coapb_cf_of(resp->ctype),
 					  resp->max_age ? (int)resp->max_age : -1, 0,
-					  resp->body_len, (const uint8_t *)body, coapb_release, body))
+					  resp->body_len, (const uint8_t *)body, coapb_release, rb))
 		log_warn("%s: response body not added", coap_session_str(session));
 }
 
@@ -646,6 +706,15 @@ coapb_io(struct loop *l, int fd, uint32_t events, void *ctx)
 	(void)l;
 	(void)fd;
 	(void)events;
+	/*
+	 * libcoap 4.3.1 decides with SSL_get_error() whether a TLS handshake
+	 * merely waits for data; that looks at the thread's error queue first,
+	 * so a stale entry (libcoap leaves PEM "no start line" behind after
+	 * loading the PKI files of a new session) turns a WANT_READ into a
+	 * fatal error and drops the handshake. Start every pass with a clean
+	 * queue, and leave the PSK callback with one too.
+	 */
+	ERR_clear_error();
 	coap_io_process(c->ctx, COAP_IO_NO_WAIT);
 }
 
@@ -707,9 +776,10 @@ coapb_tls_setup(void *tls, coap_dtls_pki_t *setup)
 {
 	SSL *ssl = tls;
 
-	(void)setup;
+	ERR_clear_error(); /* see coapb_io() */
 	if (!ssl)
 		return 1;
+	coapb_chain_info_cb(setup ? setup->cn_call_back_arg : NULL, ssl);
 	if (!SSL_set_min_proto_version(ssl, SSL_is_dtls(ssl) ? DTLS1_2_VERSION : TLS1_2_VERSION) ||
 	    !SSL_set_cipher_list(ssl, coapb_ciphers) || !SSL_set_ciphersuites(ssl, coapb_suites13))
 		return 0;
@@ -769,6 +839,7 @@ coapb_set_pki(struct coapb *c, const struct mef_conf *conf)
 	pk.cert_chain_validation = 1;
 	pk.cert_chain_verify_depth = 3;
 	pk.additional_tls_setup_call_back = coapb_tls_setup;
+	pk.cn_call_back_arg = c; /* no CN callback: the slot carries us to coapb_tls_setup */
 	pk.pki_key.key_type = COAP_PKI_KEY_PEM;
 	pk.pki_key.key.pem.public_cert = c->cert;
 	pk.pki_key.key.pem.private_key = c->key;
