@@ -14,8 +14,10 @@
 #include <time.h>
 
 #include "est_internal.h"
+#include "mef/audit.h"
 #include "mef/err.h"
 #include "mef/log.h"
+#include "mef/metrics.h"
 #include "mef/proc.h"
 #include "mef/store.h"
 
@@ -309,6 +311,10 @@ issue_local(struct mefd *d, const struct mef_req *req, struct ca_request *cr,
 		*why = "recording the certificate failed";
 		return RSC_INTERNAL_SERVER_ERROR;
 	}
+	metrics_inc(d, METRIC_CERT_ISSUED);
+	mef_audit(d, "certificate_issued", "transport", transport_name(req->peer->transport), "addr",
+		  req->peer->addr, "client", req->peer->client.id, "serial", res->serial, "subject",
+		  res->subject, NULL);
 	return 0;
 }
 

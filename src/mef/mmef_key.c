@@ -15,10 +15,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "mef/audit.h"
 #include "mef/err.h"
 #include "mef/kdf.h"
 #include "mef/log.h"
 #include "mef/mefd.h"
+#include "mef/metrics.h"
 #include "mef/mmef.h"
 #include "mef/tlsx.h"
 
@@ -185,6 +187,17 @@ key_from_body(const struct mef_req *req, json_t *o, struct mmef_keyreg *k, const
 	return parse_targets(t, k, why);
 }
 
+/* Metrics and audit line of a key registration / retrieval (why NULL: success). */
+static void
+key_op_counted(struct mefd *d, const struct mef_req *req, enum metric m, const char *event,
+	       const char *rel, const char *why)
+{
+	metrics_inc(d, m, why ? "refused" : "ok");
+	mef_audit(d, event, "transport", transport_name(req->peer->transport), "addr",
+		  req->peer->addr, "client", req->peer->client.id, "registration", rel, "reason", why,
+		  NULL);
+}
+
 static void
 key_store_refusal(const struct mef_req *req, struct mef_resp *resp, int e)
 {
@@ -216,6 +229,7 @@ mmef_key_create(struct mefd *d, const struct mef_req *req, json_t *o, struct mef
 		return;
 	if ((rsc = key_from_body(req, o, &k, &why)) != 0) {
 		mmef_refuse(req, resp, rsc, "key registration", why);
+		key_op_counted(d, req, METRIC_KEY_REG, "key_registration_refused", "", why);
 		return;
 	}
 	e = key_material(req, json_object_get(o, mmef_name(MN_KEY_VALUE)), &k, &key);
@@ -224,6 +238,7 @@ mmef_key_create(struct mefd *d, const struct mef_req *req, json_t *o, struct mef
 	secret_free(key);
 	if (e != 0) {
 		key_store_refusal(req, resp, e);
+		key_op_counted(d, req, METRIC_KEY_REG, "key_registration_refused", "", mef_strerror(e));
 		return;
 	}
 	mmef_respond(resp, RSC_CREATED, MN_ROOT_KEYREG, MMEF_TY_KEYREG, key_repr(d, &k));
@@ -231,6 +246,7 @@ mmef_key_create(struct mefd *d, const struct mef_req *req, json_t *o, struct mef
 	log_info("%s %s: %s registered key %s (SUID %d, %s, %zu target(s))",
 		 transport_name(req->peer->transport), req->peer->addr, k.source_id, k.rel_id, k.suid,
 		 k.exported ? "exported" : "key value", k.n_targets);
+	key_op_counted(d, req, METRIC_KEY_REG, "key_registered", k.rel_id, NULL);
 }
 
 static bool
@@ -299,6 +315,8 @@ mmef_key_retrieve(struct mefd *d, const struct mef_req *req, const char *rel, st
 		secret_free(key);
 		mmef_refuse(req, resp, RSC_ORIGINATOR_HAS_NO_PRIVILEGE, "key retrieval",
 			    "not an authorised target");
+		key_op_counted(d, req, METRIC_KEY_RETRIEVE, "key_retrieval_refused", rel,
+			       "not an authorised target");
 		return;
 	}
 	mmef_respond(resp, RSC_OK, MN_ROOT_KEYREG, MMEF_TY_KEYREG, key_repr(d, &k));
@@ -307,6 +325,7 @@ mmef_key_retrieve(struct mefd *d, const struct mef_req *req, const char *rel, st
 	secret_free(key);
 	log_info("%s %s: %s retrieved key registration %s%s", transport_name(req->peer->transport),
 		 req->peer->addr, me, rel, is_target(&k, me) ? " with its key value" : "");
+	key_op_counted(d, req, METRIC_KEY_RETRIEVE, "key_retrieved", rel, NULL);
 }
 
 /* Loads rel for its source; 0 or non-zero with resp filled. */
