@@ -28,6 +28,9 @@ void proc_mefbase_retrieve(struct mefd *d, const struct mef_req *req, const char
 void proc_fetch_credentials(struct mefd *d, const struct mef_req *req, const char *const *params,
 			    size_t n_params, struct mef_resp *resp);
 
+/* The fetch path's own failure body (decisions §4): {"status":false,"errorString":text}. */
+void proc_fetch_fail(struct mef_resp *resp, int rsc, const char *text);
+
 /* Sets a oneM2M error response {"m2m:dbg": text} with rsc. */
 void proc_error(struct mef_resp *resp, int rsc, const char *text);
 

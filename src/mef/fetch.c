@@ -52,6 +52,12 @@ fetch_fail(struct mef_resp *resp, int rsc, const char *text)
 	json_decref(o);
 }
 
+void
+proc_fetch_fail(struct mef_resp *resp, int rsc, const char *text)
+{
+	fetch_fail(resp, rsc, text);
+}
+
 /* Parses "kdf=NAME" from the query (other parameters are refused). */
 static int
 parse_kdf(const char *query, enum fetch_kdf *ret)

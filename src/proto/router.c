@@ -36,30 +36,33 @@ struct route {
 	proc_fn fn;
 	enum route_auth auth;
 	bool body;           /* accepts a request body */
+	/* error body of this resource; NULL: proc_error's {"m2m:dbg": ...} */
+	void (*fail)(struct mef_resp *resp, int rsc, const char *text);
 };
 
 static const struct route routes[] = {
-	{"/mef", MEF_OP_RETRIEVE, proc_mefbase_retrieve, AUTH_ANY, false},
-	{"/fetchCredentials/*/*", MEF_OP_RETRIEVE, proc_fetch_credentials, AUTH_ANY, false},
+	{"/mef", MEF_OP_RETRIEVE, proc_mefbase_retrieve, AUTH_ANY, false, NULL},
+	{"/fetchCredentials/*/*", MEF_OP_RETRIEVE, proc_fetch_credentials, AUTH_ANY, false,
+	 proc_fetch_fail},
 	/* EST (mef/est.h, decisions §5): RFC 7030 paths on HTTPS, RFC 9148 paths on CoAP */
-	{"/.well-known/est/cacerts", MEF_OP_RETRIEVE, proc_est_cacerts, AUTH_ANY, false},
-	{"/.well-known/est/csrattrs", MEF_OP_RETRIEVE, proc_est_csrattrs, AUTH_ANY, false},
-	{"/.well-known/est/simpleenroll", MEF_OP_CREATE, proc_est_enroll, AUTH_ANY, true},
-	{"/.well-known/est/simplereenroll", MEF_OP_CREATE, proc_est_reenroll, AUTH_CERT_ONLY, true},
-	{"/.well-known/est/serverkeygen", MEF_OP_CREATE, proc_est_serverkeygen, AUTH_ANY, true},
-	{"/est/crts", MEF_OP_RETRIEVE, proc_est_cacerts, AUTH_ANY, false},
-	{"/est/att", MEF_OP_RETRIEVE, proc_est_csrattrs, AUTH_ANY, false},
-	{"/est/sen", MEF_OP_CREATE, proc_est_enroll, AUTH_ANY, true},
-	{"/est/sren", MEF_OP_CREATE, proc_est_reenroll, AUTH_CERT_ONLY, true},
-	{"/est/skg", MEF_OP_CREATE, proc_est_serverkeygen, AUTH_ANY, true},
-	{"/crl.der", MEF_OP_RETRIEVE, proc_est_crl, AUTH_ANY, false},
+	{"/.well-known/est/cacerts", MEF_OP_RETRIEVE, proc_est_cacerts, AUTH_ANY, false, NULL},
+	{"/.well-known/est/csrattrs", MEF_OP_RETRIEVE, proc_est_csrattrs, AUTH_ANY, false, NULL},
+	{"/.well-known/est/simpleenroll", MEF_OP_CREATE, proc_est_enroll, AUTH_ANY, true, NULL},
+	{"/.well-known/est/simplereenroll", MEF_OP_CREATE, proc_est_reenroll, AUTH_CERT_ONLY, true, NULL},
+	{"/.well-known/est/serverkeygen", MEF_OP_CREATE, proc_est_serverkeygen, AUTH_ANY, true, NULL},
+	{"/est/crts", MEF_OP_RETRIEVE, proc_est_cacerts, AUTH_ANY, false, NULL},
+	{"/est/att", MEF_OP_RETRIEVE, proc_est_csrattrs, AUTH_ANY, false, NULL},
+	{"/est/sen", MEF_OP_CREATE, proc_est_enroll, AUTH_ANY, true, NULL},
+	{"/est/sren", MEF_OP_CREATE, proc_est_reenroll, AUTH_CERT_ONLY, true, NULL},
+	{"/est/skg", MEF_OP_CREATE, proc_est_serverkeygen, AUTH_ANY, true, NULL},
+	{"/crl.der", MEF_OP_RETRIEVE, proc_est_crl, AUTH_ANY, false, NULL},
 	/* Mmef (mef/mmef.h): the procedure checks ownership / target lists (decisions §3) */
-	{"/mef", MEF_OP_CREATE, proc_mmef_create, AUTH_ANY, true},
-	{"/mef/*", MEF_OP_RETRIEVE, proc_mmef_retrieve, AUTH_ANY, false},
-	{"/mef/*", MEF_OP_UPDATE, proc_mmef_update, AUTH_ANY, true},
-	{"/mef/*", MEF_OP_DELETE, proc_mmef_delete, AUTH_ANY, false},
-	{"/mef/*/cmd", MEF_OP_RETRIEVE, proc_mmef_cmd_retrieve, AUTH_ANY, false},
-	{"/mef/*/cmd", MEF_OP_UPDATE, proc_mmef_cmd_update, AUTH_ANY, true},
+	{"/mef", MEF_OP_CREATE, proc_mmef_create, AUTH_ANY, true, NULL},
+	{"/mef/*", MEF_OP_RETRIEVE, proc_mmef_retrieve, AUTH_ANY, false, NULL},
+	{"/mef/*", MEF_OP_UPDATE, proc_mmef_update, AUTH_ANY, true, NULL},
+	{"/mef/*", MEF_OP_DELETE, proc_mmef_delete, AUTH_ANY, false, NULL},
+	{"/mef/*/cmd", MEF_OP_RETRIEVE, proc_mmef_cmd_retrieve, AUTH_ANY, false, NULL},
+	{"/mef/*/cmd", MEF_OP_UPDATE, proc_mmef_cmd_update, AUTH_ANY, true, NULL},
 };
 
 struct path_segs {
@@ -159,6 +162,15 @@ router_limit(struct mefd *d, const struct mef_peer *peer, struct mef_resp *resp)
 	return MEF_EBUSY;
 }
 
+static void
+route_fail(const struct route *rt, struct mef_resp *resp, int rsc, const char *text)
+{
+	if (rt->fail)
+		rt->fail(resp, rsc, text);
+	else
+		proc_error(resp, rsc, text);
+}
+
 void
 router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 {
@@ -177,14 +189,6 @@ router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 		proc_error(resp, RSC_SECURITY_ASSOCIATION_REQUIRED, "no authenticated session");
 		return;
 	}
-	/* decisions §3: the authenticated identity decides who the requester is */
-	if (req->origin && req->origin[0] && strcmp(req->origin, peer->client.id) != 0) {
-		log_notice("%s %s: originator \"%.64s\" is not the authenticated client \"%s\"",
-			   transport_name(peer->transport), peer->addr, req->origin, peer->client.id);
-		proc_error(resp, RSC_ORIGINATOR_NOT_AUTHENTICATED,
-			   "originator does not match the authenticated identity");
-		return;
-	}
 	if (router_limit(d, peer, resp) != 0)
 		return;
 	if (split_path(req->path, &segs) != 0) {
@@ -197,12 +201,20 @@ router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 			   known ? "operation not allowed on this resource" : "no such resource");
 		return;
 	}
+	/* decisions §3: the authenticated identity decides who the requester is */
+	if (req->origin && req->origin[0] && strcmp(req->origin, peer->client.id) != 0) {
+		log_notice("%s %s: originator \"%.64s\" is not the authenticated client \"%s\"",
+			   transport_name(peer->transport), peer->addr, req->origin, peer->client.id);
+		route_fail(rt, resp, RSC_ORIGINATOR_NOT_AUTHENTICATED,
+			   "originator does not match the authenticated identity");
+		return;
+	}
 	if (!auth_allows(rt->auth, peer)) {
-		proc_error(resp, RSC_ORIGINATOR_HAS_NO_PRIVILEGE, "credential kind not allowed here");
+		route_fail(rt, resp, RSC_ORIGINATOR_HAS_NO_PRIVILEGE, "credential kind not allowed here");
 		return;
 	}
 	if (!rt->body && req->body_len > 0) {
-		proc_error(resp, RSC_BAD_REQUEST, "this request takes no content");
+		route_fail(rt, resp, RSC_BAD_REQUEST, "this request takes no content");
 		return;
 	}
 	rt->fn(d, req, params, n_params, resp);
