@@ -51,6 +51,7 @@ struct mefd {
 	struct audit *audit;          /* src/ops/audit.c; NULL when [audit] path is unset */
 	struct ratelimit *ratelimit;  /* src/ops/ratelimit.c; NULL = no limits */
 	struct est *est;              /* src/est/: CA handle, CRL cache; built on first use */
+	struct kebatch *kebatch;      /* group commit of Ke (src/store/sqlite_kebatch.c); NULL = one by one */
 };
 
 /*

@@ -16,6 +16,7 @@
 #include "mef/audit.h"
 #include "mef/err.h"
 #include "mef/est.h"
+#include "mef/kebatch.h"
 #include "mef/log.h"
 #include "mef/loop.h"
 #include "mef/metrics.h"
@@ -160,6 +161,30 @@ mefd_open_store(struct mefd *d, bool readonly)
 	return r;
 }
 
+/*
+ * Group commit (docs/performance.md): Ke rows queued by handshakes are
+ * committed at the latest KEBATCH_DELAY_MS later, before the loop sleeps;
+ * a request on a session with a queued Ke commits at once (router_dispatch).
+ */
+#define KEBATCH_DELAY_MS 2
+
+static int
+kebatch_prepare(struct loop *l, void *ctx)
+{
+	struct mefd *d = ctx;
+	uint64_t age = kebatch_age_ms(d->kebatch);
+
+	(void)l;
+	if (kebatch_count(d->kebatch) == 0)
+		return -1;
+	if (age < KEBATCH_DELAY_MS)
+		return (int)(KEBATCH_DELAY_MS - age);
+	if (kebatch_sync(d->kebatch) == 0)
+		return -1;
+	log_warn("storing %zu enrolment keys failed; retrying", kebatch_count(d->kebatch));
+	return kebatch_count(d->kebatch) ? KEBATCH_DELAY_MS * 50 : -1;
+}
+
 int
 mefd_start(struct mefd *d)
 {
@@ -177,6 +202,8 @@ mefd_start(struct mefd *d)
 		r = MEF_ENOMEM;
 	if (r == 0 && d->conf->audit_path && (r = audit_open(d->conf->audit_path, &d->audit)) != 0)
 		log_err("cannot open the audit trail %s", d->conf->audit_path);
+	if (r == 0 && (d->kebatch = kebatch_new(d->store)))
+		r = loop_add_prepare(d->loop, kebatch_prepare, d);
 	if (r == 0)
 		r = open_bindings(d);
 	if (r == 0)
@@ -209,6 +236,9 @@ mefd_teardown(struct mefd *d)
 	d->ratelimit = ratelimit_free(d->ratelimit);
 	d->loop = loop_free(d->loop);
 	d->est = est_free(d->est);
+	if (kebatch_sync(d->kebatch) != 0)
+		log_err("%zu enrolment keys could not be stored at exit", kebatch_count(d->kebatch));
+	d->kebatch = kebatch_free(d->kebatch);
 	d->store = store_close(d->store);
 	d->kek = secret_free(d->kek);
 	d->conf = conf_free(d->conf);

@@ -17,6 +17,7 @@
 #include "mef/audit.h"
 #include "mef/err.h"
 #include "mef/kdf.h"
+#include "mef/kebatch.h"
 #include "mef/log.h"
 #include "mef/mefd.h"
 #include "mef/metrics.h"
@@ -132,7 +133,12 @@ fetch_load(struct mefd *d, struct fetch *f, struct mef_secret **ret_ke, struct m
 	   const char **why)
 {
 	uint64_t t0 = metrics_now_us();
-	int r = store_ke_get(d->store, f->keid, &f->ke, ret_ke);
+	int r;
+
+	/* a Ke still in the group-commit queue is committed before anything derives from it */
+	if (d->kebatch)
+		kebatch_require(d->kebatch, f->keid);
+	r = store_ke_get(d->store, f->keid, &f->ke, ret_ke);
 
 	metrics_store_time(d, "ke_get", t0);
 

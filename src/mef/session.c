@@ -15,6 +15,7 @@
 #include "mef/audit.h"
 #include "mef/err.h"
 #include "mef/kdf.h"
+#include "mef/kebatch.h"
 #include "mef/log.h"
 #include "mef/loop.h"
 #include "mef/mefd.h"
@@ -314,7 +315,8 @@ generate_ke(struct mefd *d, struct mef_peer *peer, const struct client_rec *c, s
 		k->revoked = false;
 		uint64_t t0 = metrics_now_us();
 
-		r = store_ke_put(d->store, k, ke);
+		/* group commit: router_dispatch answers nothing on this session before it is durable */
+		r = d->kebatch ? kebatch_put(d->kebatch, k, ke) : store_ke_put(d->store, k, ke);
 		metrics_store_time(d, "ke_put", t0);
 	}
 	secret_free(ke);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mef/err.h"
+#include "mef/kebatch.h"
 
 #include "mef/log.h"
 #include "mef/mefd.h"
@@ -187,6 +188,11 @@ router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 		metrics_inc(d, METRIC_REQUESTS, transport_name(peer->transport));
 	if (!peer || !peer->established) {
 		proc_error(resp, RSC_SECURITY_ASSOCIATION_REQUIRED, "no authenticated session");
+		return;
+	}
+	/* group commit (docs/performance.md): no answer before this session's Ke is on disk */
+	if (d->kebatch && kebatch_require(d->kebatch, peer->keid) != 0) {
+		proc_error(resp, RSC_INTERNAL_SERVER_ERROR, "enrolment key not stored");
 		return;
 	}
 	if (router_limit(d, peer, resp) != 0)
