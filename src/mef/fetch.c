@@ -211,6 +211,7 @@ proc_fetch_credentials(struct mefd *d, const struct mef_req *req, const char *co
 	return;
 refused:
 	secret_free(ke);
+	secret_wipe(key, sizeof(key)); /* a failed derivation may have written part of it */
 	d->counters.fetch_refused++;
 	metrics_inc(d, METRIC_FETCH, "refused");
 	mef_audit(d, "fetch_refused", "transport", transport_name(req->peer->transport), "addr",

@@ -413,9 +413,18 @@ def test_deep_json(flood_mefd):
     assert d.alive() and lg.ok()
 
 
+def instrumented():
+    """ASan keeps freed memory in quarantine and valgrind runs mefd on its own
+    heap: RSS says nothing about mefd's memory there."""
+    with open(harness.MEFD, "rb") as f:
+        return b"__asan_init" in f.read() or bool(os.environ.get("MEFD_WRAPPER"))
+
+
 def test_rss_bounded(flood_mefd):
     """Last in the module: RSS after every flood stays near where it started."""
     start = RSS_REPORT[0][1]
     now = rss_kb(flood_mefd.pid)
     RSS_REPORT.append(("final", now))
+    if instrumented():
+        pytest.skip(f"RSS of an instrumented mefd is not meaningful: {RSS_REPORT}")
     assert now < start + 64 * 1024, f"RSS grew from {start} kB to {now} kB: {RSS_REPORT}"
