@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -475,3 +476,25 @@ def test_half_open_cap_https(mefd_factory):
     while not ok and time.monotonic() < deadline:
         ok = psk_get(d, "dev1@ops.example.com", d.psk_hex).status == 200
     assert ok
+
+
+def exposure(unit):
+    cp = harness.run(["systemd-analyze", "security", "--offline=true", str(unit)], timeout=60)
+    m = re.search(r"Overall exposure level for \S+: ([0-9.]+)", cp.stdout + cp.stderr)
+    assert m, cp.stdout + cp.stderr
+    return float(m.group(1))
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="no systemd-analyze")
+def test_unit_exposure(tmp_path):
+    unit = REPO / "systemd/mefd.service"
+    assert exposure(unit) <= 1.5
+    # the low-ports drop-in folded into the unit (offline mode reads one file)
+    text = unit.read_text()
+    for line in (REPO / "systemd/low-ports.conf").read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key = line.split("=", 1)[0]
+            text = re.sub(rf"^{key}=.*$", line, text, flags=re.M)
+    (tmp_path / "mefd.service").write_text(text)
+    assert "AmbientCapabilities=CAP_NET_BIND_SERVICE" in text
+    assert exposure(tmp_path / "mefd.service") <= 1.5
