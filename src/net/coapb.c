@@ -48,6 +48,7 @@ struct coapb_sess {
 	bool connected;             /* handshake completed */
 	bool refusal_counted;       /* refusal already counted/logged once */
 	bool closing;               /* refused: close from the after hook */
+	uint64_t born_ms;           /* loop_now_ms() when we first saw the handshake */
 	struct coapb_sess *next;
 	struct coapb_sess **pprev;
 };
@@ -63,6 +64,7 @@ struct coapb {
 	uint8_t dummy_psk[32];      /* see coapb_set_psk */
 	struct coapb_sess *sessions;
 	void (*coap_info_cb)(const SSL *ssl, int where, int ret); /* libcoap's, chained */
+	int sweep_timer;            /* loop timer id of coapb_sweep, -1 if none */
 };
 
 /* Copies for the request being handled: struct mef_req points into these. */
@@ -168,6 +170,7 @@ coapb_sess_get(struct coapb *c, coap_session_t *session)
 		return NULL;
 	s->cb = c;
 	s->session = session;
+	s->born_ms = loop_now_ms();
 	s->peer.transport = coapb_transport(session);
 	coap_print_addr(coap_session_get_addr_remote(session), (unsigned char *)s->peer.addr,
 			sizeof(s->peer.addr));
@@ -415,6 +418,32 @@ coapb_event(coap_session_t *session, const coap_event_t event)
 		break;
 	}
 	return 0;
+}
+
+/*
+ * Bounded handshakes ([limits] handshake_timeout): a DTLS client whose
+ * Finished was made with a wrong key is silently ignored by OpenSSL (DTLS
+ * drops records that fail to authenticate, RFC 6347 4.1.2.7) and libcoap
+ * would keep the half-done session until the idle timeout. A handshake
+ * that has not completed in time is refused with a log line and closed.
+ */
+static void
+coapb_sweep(struct loop *l, void *ctx)
+{
+	struct coapb *c = ctx;
+	uint64_t now = loop_now_ms(), limit = c->d->conf->handshake_timeout * 1000ull;
+
+	(void)l;
+	for (struct coapb_sess *s = c->sessions; s; s = s->next) {
+		if (s->connected || s->closing || !s->session || now - s->born_ms < limit)
+			continue;
+		coapb_refused(s, s->psk ? "handshake not completed in time after the PSK identity was "
+					  "accepted (wrong key?)"
+					: "handshake not completed in time");
+		s->closing = true;
+		s->psk = secret_free(s->psk);
+		coap_session_disconnected(s->session, COAP_NACK_TLS_FAILED);
+	}
 }
 
 /* After each loop wake: close the sessions refused at handshake end. */
@@ -922,6 +951,7 @@ coapb_new(struct mefd *d, struct coapb **ret)
 		return MEF_ENOMEM;
 	c->d = d;
 	c->fd = -1;
+	c->sweep_timer = -1;
 	c->accepting = true;
 	coap_startup();
 	coap_set_log_handler(coapb_log_handler);
@@ -934,6 +964,8 @@ coapb_new(struct mefd *d, struct coapb **ret)
 	}
 	if (rc == 0)
 		rc = loop_add_after(d->loop, coapb_after, c);
+	if (rc == 0)
+		rc = loop_add_timer(d->loop, 1000, 1000, coapb_sweep, c, &c->sweep_timer);
 	if (rc) {
 		coapb_free(c);
 		return rc;
@@ -987,6 +1019,8 @@ coapb_free(struct coapb *c)
 	if (c->fd >= 0)
 		loop_del_fd(c->d->loop, c->fd);
 	loop_del_hooks(c->d->loop, c);
+	if (c->sweep_timer >= 0)
+		loop_del_timer(c->d->loop, c->sweep_timer);
 	if (c->ctx) {
 		/* no events into half-freed state: our list is freed below */
 		coap_register_event_handler(c->ctx, NULL);

@@ -289,6 +289,7 @@ handshake_rate = 600000
 handshake_burst = 100000
 request_rate = 600000
 request_burst = 100000
+handshake_timeout = 3
 """
 
 
