@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -566,6 +567,7 @@ main(int argc, char **argv)
 	long ok_at_stop = 0;
 	double secs;
 
+	signal(SIGPIPE, SIG_IGN); /* a server that hangs up is a failed run, not a dead client */
 	parse(argc, argv);
 	if (setup_ctx() != 0) {
 		ERR_print_errors_fp(stderr);

@@ -18,3 +18,14 @@ $(BB)/bare_coap: bench/bare_coap.c
 $(BB)/bare_mhd: bench/bare_mhd.c
 	@mkdir -p $(BB)
 	$(CC) $(BCFLAGS) $(shell pkg-config --cflags libmicrohttpd gnutls) -o $@ $< $(shell pkg-config --libs libmicrohttpd gnutls)
+
+# the store filler links mefd's own core, so secrets are wrapped exactly as mefd does
+BUILD   ?= build
+CORELIBS := $(shell pkg-config --libs openssl libcoap-3-openssl libmicrohttpd gnutls jansson sqlite3 libcurl libsystemd 2>/dev/null) \
+            $(shell pkg-config --libs libpq 2>/dev/null) -lunistring
+
+all: $(BB)/populate
+
+$(BB)/populate: bench/populate.c $(BUILD)/libmefcore.a
+	@mkdir -p $(BB)
+	$(CC) $(BCFLAGS) -Isrc/store $(shell pkg-config --cflags openssl) -o $@ $< $(BUILD)/libmefcore.a $(CORELIBS)

@@ -6,8 +6,8 @@ driven by build-bench/bench; per scenario alternating runs (mefd, bare, mefd,
 bare, ...), medians of 3, printed as ONE table with the ratio mefd/bare.
 Bounded: each run is BENCH_SECS seconds (default 1.5), whole run < 5 min.
   bench/run.py                 the table (also build-bench/results.json)
-  bench/run.py --only NAME     one scenario, mefd only (for perf record)
-  bench/run.py --scale         empty store vs 1,000,000 Ke / 100,000 clients
+  bench/run.py --only NAME [--perf FILE]   one scenario, mefd only (perf record -g)
+  bench/run.py --scale         empty store vs 1,000,000 Ke / 100,000 clients (BENCH_KE, BENCH_CLIENTS)
   bench/run.py --idle N        RSS of N idle DTLS sessions, mefd vs bare_coap"""
 
 import base64
@@ -339,8 +339,115 @@ def ecdsa_ceiling():
     return sign, verify, 1 / (1 / sign + 1 / verify)
 
 
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def hold(port, n, args):
+    """Opens n idle DTLS sessions (bench -H) and returns (process, held count)."""
+    pr = subprocess.Popen([str(BENCH), "-P", "dtls", "-p", str(port), "-H", str(n), *args],
+                          stdout=subprocess.PIPE, text=True)
+    line = pr.stdout.readline()
+    m = re.search(r"held=(\d+)", line)
+    return pr, int(m.group(1)) if m else 0
+
+
+def idle(n):
+    """RSS per idle DTLS session: mefd vs the bare libcoap server, same session count."""
+    with tempfile.TemporaryDirectory(prefix="mefd-idle.") as t:
+        t = Path(t)
+        (t / "pki").mkdir()
+        (t / "mefd").mkdir()
+        pki(t / "pki")
+        m = Mefd(t / "mefd", t / "pki", extra=f"max_sessions = {n + 100}\nsession_timeout = 600\n")
+        m.provision()
+        m.start()
+        port = free_port()
+        log = open(t / "bare.log", "ab")
+        bare = subprocess.Popen([BB / "bare_coap", str(port), PSK], stdout=log, stderr=log,
+                                env=dict(os.environ, BARE_MAX_SESSIONS=str(n + 100)))
+        time.sleep(0.5)
+        out = {}
+        try:
+            for name, pid, p, a in (("mefd", m.proc.pid, m.ports["coap"], grp()),
+                                    ("bare_coap", bare.pid, port, ["-k", PSK])):
+                before = rss_kb(pid)
+                pr, held = hold(p, n, a)
+                time.sleep(1)
+                after = rss_kb(pid)
+                pr.kill()
+                pr.wait()
+                out[name] = (before, after, held)
+        finally:
+            bare.terminate()
+            bare.wait(5)
+            m.stop()
+    lines = [f"idle DTLS sessions: {n} requested"]
+    for name, (b, a, h) in out.items():
+        per = (a - b) * 1024 / h if h else 0
+        lines.append(f"  {name:<9} RSS {b} kB -> {a} kB with {h} sessions held: {per:.0f} bytes/session")
+    if all(v[2] for v in out.values()):
+        pm = (out["mefd"][1] - out["mefd"][0]) * 1024 / out["mefd"][2]
+        pb = (out["bare_coap"][1] - out["bare_coap"][0]) * 1024 / out["bare_coap"][2]
+        lines.append(f"  mefd beyond libcoap: {pm - pb:.0f} bytes/session")
+    return "\n".join(lines)
+
+
+def scale(n_clients, n_ke):
+    """Rates on an empty store vs one with n_ke Ke and n_clients registered clients."""
+    with tempfile.TemporaryDirectory(prefix="mefd-scale.") as t:
+        t = Path(t)
+        for x in ("pki", "empty", "full"):
+            (t / x).mkdir()
+        pki(t / "pki")
+        e = Mefd(t / "empty", t / "pki")
+        e.provision()
+        f = Mefd(t / "full", t / "pki")
+        f.provision()
+        t0 = time.monotonic()
+        sh(BB / "populate", f.db, t / "full" / "kek", GROUP_SECRET, n_clients, n_ke)
+        fill = time.monotonic() - t0
+        e.start()
+        f.start()
+        rows = []
+        try:
+            reg = ["-g", GROUP_SECRET, "-i", "s%lu@scale.example.com", "-r", str(n_clients)]
+            for name, proto, key, v3 in (("PSK DTLS 1.2", "dtls", "coap", []),
+                                         ("PSK HTTPS TLS 1.3", "https", "psk", ["-3"])):
+                for who, ids in (("group member", grp()), ("registered client", reg)):
+                    es, fs = [], []
+                    for _ in range(3):
+                        es.append(run_bench(["-P", proto, "-p", e.ports[key], *v3, *grp()]))
+                        fs.append(run_bench(["-P", proto, "-p", f.ports[key], *v3, *ids]))
+                    er = statistics.median(x["rate"] for x in es)
+                    fr = statistics.median(x["rate"] for x in fs)
+                    rows.append(f"| {name + ', ' + who:<40} | {er:>8.0f} | {fr:>8.0f} | "
+                                f"{fr / er if er else 0:>5.2f} | "
+                                f"{sum(x['fail'] for x in fs):>4.0f} |")
+        finally:
+            e.stop()
+            f.stop()
+        size = os.path.getsize(f.db) // (1 << 20)
+    return "\n".join([f"scale: {n_ke} Ke and {n_clients} PSK clients filled in {fill:.1f} s "
+                      f"(store {size} MiB); empty store = the bench group only",
+                      f"| {'scenario':<40} | {'empty /s':>8} | {'full /s':>8} | ratio | fail |",
+                      "|" + "-" * 42 + "|----------|----------|-------|------|", *rows])
+
+
 def main():
     args = sys.argv[1:]
+    if "--idle" in args:
+        print(machine())
+        print(idle(int(args[args.index("--idle") + 1])))
+        return
+    if "--scale" in args:
+        print(machine())
+        print(scale(int(os.environ.get("BENCH_CLIENTS", "100000")),
+                    int(os.environ.get("BENCH_KE", "1000000"))))
+        return
     only = args[args.index("--only") + 1] if "--only" in args else None
     with tempfile.TemporaryDirectory(prefix="mefd-bench.") as t:
         t = Path(t)
@@ -354,10 +461,16 @@ def main():
         try:
             ctx = prepare_ctx(t / "pki", m)
             scen = scenarios(t / "pki", m, b, ctx)
-            if only and os.environ.get("BENCH_PERF"):
-                print(f"mefd pid {m.proc.pid}", flush=True)
-                time.sleep(float(os.environ.get("BENCH_PERF")))
+            perf = None
+            if "--perf" in args:  # perf record -g on mefd for the measured runs only
+                perf = subprocess.Popen(["perf", "record", "-g", "-o",
+                                         args[args.index("--perf") + 1], "-p", str(m.proc.pid)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(0.5)
             rows = measure(scen, only)
+            if perf:
+                perf.send_signal(signal.SIGINT)
+                perf.wait(30)
         finally:
             b.stop()
             m.stop()
