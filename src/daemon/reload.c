@@ -36,6 +36,30 @@ addr_equal(const struct conf_addr *a, const struct conf_addr *b)
 	return strcmp(a->text, b->text) == 0;
 }
 
+/* [store] keys may be unset (path with postgresql, url with sqlite). */
+static bool
+str_changed(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+static bool
+store_changed(const struct mef_conf *old, const struct mef_conf *nc)
+{
+	return str_changed(old->store_path, nc->store_path) ||
+	       str_changed(old->kek_file, nc->kek_file) ||
+	       str_changed(old->store_backend, nc->store_backend) ||
+	       str_changed(old->store_url, nc->store_url) ||
+	       str_changed(old->store_password_file, nc->store_password_file);
+}
+
+static void
+keep_str(char **field, const char *old)
+{
+	free(*field);
+	*field = old ? strdup(old) : NULL;
+}
+
 /* Restores keys that need a restart, warning once for each. */
 static void
 keep_restart_keys(const struct mef_conf *old, struct mef_conf *nc)
@@ -57,12 +81,13 @@ keep_restart_keys(const struct mef_conf *old, struct mef_conf *nc)
 		nc->https_cert_listen = old->https_cert_listen;
 		nc->has_https_cert = old->has_https_cert;
 	}
-	if (strcmp(old->store_path, nc->store_path) != 0 || strcmp(old->kek_file, nc->kek_file) != 0) {
+	if (store_changed(old, nc)) {
 		log_warn("reload: [store] changes take effect at the next restart");
-		free(nc->store_path);
-		free(nc->kek_file);
-		nc->store_path = strdup(old->store_path);
-		nc->kek_file = strdup(old->kek_file);
+		keep_str(&nc->store_path, old->store_path);
+		keep_str(&nc->kek_file, old->kek_file);
+		keep_str(&nc->store_backend, old->store_backend);
+		keep_str(&nc->store_url, old->store_url);
+		keep_str(&nc->store_password_file, old->store_password_file);
 	}
 }
 
@@ -96,7 +121,7 @@ mefd_reload(struct mefd *d)
 	r = f ? conf_load(d->conf->path, &nc, f) : MEF_ENOMEM;
 	if (f)
 		fclose(f);
-	if (r == 0 && !nc->store_path)
+	if (r == 0 && !nc->store_path && !nc->store_url)
 		r = MEF_ECONF;
 	if (r == 0) {
 		keep_restart_keys(d->conf, nc);
