@@ -182,8 +182,10 @@ mef_psk_lookup(struct mefd *d, enum mef_transport tr, const char *addr, const ch
 			   addr, why, identity ? identity : "");
 		d->counters.handshakes_refused[tr]++;
 		metrics_inc(d, METRIC_HANDSHAKES, transport_name(tr), "refused", why);
-		mef_audit(d, "handshake_refused", "transport", transport_name(tr), "addr", addr,
-			  "identity", identity ? identity : "", "reason", why, NULL);
+		/* a flood must not become one synced audit line per attempt: counted only */
+		if (r != MEF_EBUSY)
+			mef_audit(d, "handshake_refused", "transport", transport_name(tr), "addr", addr,
+				  "identity", identity ? identity : "", "reason", why, NULL);
 	}
 	return r;
 }
@@ -194,8 +196,9 @@ mef_handshake_refused(struct mefd *d, enum mef_transport tr, const char *addr, c
 	log_notice("%s %s: handshake refused: %s", transport_name(tr), addr, why);
 	d->counters.handshakes_refused[tr]++;
 	metrics_inc(d, METRIC_HANDSHAKES, transport_name(tr), "refused", why);
-	mef_audit(d, "handshake_refused", "transport", transport_name(tr), "addr", addr, "reason",
-		  why, NULL);
+	if (strncmp(why, "rate limited", 12) != 0) /* as in mef_psk_lookup */
+		mef_audit(d, "handshake_refused", "transport", transport_name(tr), "addr", addr,
+			  "reason", why, NULL);
 }
 
 /*
