@@ -99,6 +99,13 @@ def bootstrap(d, ident, key_hex, proto="dtls1_2", listener="coap", timeout=8):
     return bytes.fromhex(r.keymat) if r.keymat else None
 
 
+def fetch(d, keid, suid, maf_hex):
+    """The target maf.example.com fetches its key for keid over HTTPS-PSK."""
+    return harness.https_s_client(d.ports["https_psk"], "GET", f"/fetchCredentials/{keid}/{suid}",
+                                  headers={"X-M2M-Origin": MAF}, psk_identity="maf@mef.example.com",
+                                  psk=maf_hex)
+
+
 def ke_rows(pg, db):
     return {row[0]: row[1] for row in pg.psql("SELECT keid, client_id FROM ke", db=db)}
 
@@ -121,13 +128,20 @@ def test_bootstrap_on_a_fetch_on_b(pair, pg):
     keid, ke = u.keid_of(ekm, harness.FQDN), u.ke_of(ekm)
     assert keid in ke_rows(pg, a.pg_db)
     e = b.enrolees
-    r = u.https_psk_get(harness.HOST, b.ports["https_psk"], f"/fetchCredentials/{keid}/21",
-                        psk_identity="maf@mef.example.com", psk_hex=e.maf_hex, origin=MAF)
+    r = fetch(b, keid, 21, e.maf_hex)
     assert r.status == 200 and r.rsc == 2000, r
-    got = base64.b64decode(r.json()["credential"])
+    got = base64.b64decode(json.loads(r.body)["credential"])
     assert got == u.usage_constrained(ke, 21, MAF)
     # and mefctl on B's config lists it too (mefctl on the PostgreSQL backend)
     assert keid in u.keids(b)
+    # no secret in clear anywhere in the database (pg_dump of every row)
+    dump = subprocess.run([str(pg_util.PG_BIN / "pg_dump"), "--data-only", "-h", harness.HOST,
+                           "-p", str(pg.port), "-U", pg_util.USER, a.pg_db], capture_output=True,
+                          timeout=60, env=dict(os.environ, PGPASSWORD=pg.password)).stdout
+    assert b"COPY public.ke" in dump
+    for secret in (ke, bytes.fromhex(key_hex), bytes.fromhex(e.maf_hex), (a.dir / "kek").read_bytes()):
+        for form in (secret, secret.hex().encode(), base64.b64encode(secret)):
+            assert form not in dump
 
 
 # --- Mmef over HTTPS (as test_mmef.py) ---
@@ -353,12 +367,9 @@ def test_migrate_sqlite_to_postgresql(mefctl, pki, pg, tmp_path):
     d = instance(pki, pg, db, tmp_path / "after", kek_from=src)
     d.start()
     try:
-        r = u.https_psk_get(harness.HOST, d.ports["https_psk"],
-                            f"/fetchCredentials/{u.keid_of(ekm, harness.FQDN)}/21",
-                            psk_identity="maf@mef.example.com",
-                            psk_hex=e.maf_hex, origin=MAF)
+        r = fetch(d, u.keid_of(ekm, harness.FQDN), 21, e.maf_hex)
         assert r.status == 200, r
-        assert base64.b64decode(r.json()["credential"]) == \
+        assert base64.b64decode(json.loads(r.body)["credential"]) == \
             u.usage_constrained(u.ke_of(ekm), 21, MAF)
     finally:
         d.stop(expect_rc=0)
