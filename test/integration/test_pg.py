@@ -373,3 +373,15 @@ def test_migrate_sqlite_to_postgresql(mefctl, pki, pg, tmp_path):
             u.usage_constrained(u.ke_of(ekm), 21, MAF)
     finally:
         d.stop(expect_rc=0)
+
+
+def test_check_config_read_only(pair, pg):
+    """--check-config opens the database read-only at this build's schema version."""
+    a, _ = pair
+    cp = harness.run([harness.MEFD, "-c", a.conf, "--check-config"], timeout=30)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    bad = a.dir / "bad.conf"
+    bad.write_text(a.conf.read_text().replace(f"url = {pg.url(a.pg_db)}",
+                                              f"url = postgresql://mefd:pw@127.0.0.1:{pg.port}/x"))
+    cp = harness.run([harness.MEFD, "-c", bad, "--check-config"], timeout=30)
+    assert cp.returncode != 0 and "password_file" in cp.stdout + cp.stderr
