@@ -141,7 +141,7 @@ printable(const char *v)
 	char buf[VALUE_MAX + 1];
 	size_t n = 0;
 
-	for (; v[n] && n < VALUE_MAX; n++)
+	for (; n < VALUE_MAX && v[n]; n++)
 		buf[n] = (unsigned char)v[n] < 0x20 || (unsigned char)v[n] > 0x7e ? '?' : v[n];
 	buf[n] = '\0';
 	return json_string(buf);
