@@ -131,7 +131,7 @@ san_text(const GENERAL_NAME *gn, char *out, size_t outlen)
 		s = gn->d.otherName->value->value.utf8string;
 		if (OBJ_obj2txt(oid, sizeof(oid) - 1, gn->d.otherName->type_id, 1) <= 0)
 			return MEF_EINVAL;
-		strcat(oid, ":");
+		strncat(oid, ":", sizeof(oid) - strlen(oid) - 1);
 	} else {
 		return MEF_EUNSUPP;
 	}

@@ -95,7 +95,7 @@ int
 ctl_cert_show(struct ctl *c, const struct ctl_args *a)
 {
 	const unsigned char *p;
-	struct cert_rec rec;
+	struct cert_rec rec = {0};
 	uint8_t *der = NULL;
 	size_t len = 0;
 	X509 *x;
@@ -119,7 +119,7 @@ ctl_cert_show(struct ctl *c, const struct ctl_args *a)
 int
 ctl_cert_revoke(struct ctl *c, const struct ctl_args *a)
 {
-	struct cert_rec rec;
+	struct cert_rec rec = {0};
 	int r;
 
 	if ((r = cert_load(c, a->arg, &rec, NULL, NULL)) != 0)

@@ -36,7 +36,7 @@ static const struct enum_val dm_protocols[] = {
 static const struct enum_val object_types[] = {
 	{"authProfile", 1}, {"trustAnchorCred", 2}, {"MAFClientRegCfg", 3}};
 
-#define ENUM_FIND(tab, w, ret) enum_find(tab, sizeof(tab) / sizeof(tab[0]), w, ret)
+#define ENUM_FIND(tab, w, ret) enum_find(tab, sizeof(tab) / sizeof((tab)[0]), w, ret)
 
 static int
 enum_find(const struct enum_val *t, size_t n, const char *w, int *ret)

@@ -98,7 +98,7 @@ der_copy(sqlite3_stmt *st, int i, struct store_blob *ret)
 int
 sq_cert_get(struct store *s, const char *serial, struct cert_rec *ret, struct store_blob *ret_der)
 {
-	struct cert_rec c;
+	struct cert_rec c = {0}; /* only copied out after a row filled it */
 	sqlite3_stmt *st;
 	int rc, r = 0;
 
