@@ -33,6 +33,18 @@ int kebatch_sync(struct kebatch *b);
 /* 0 when keid is durable (committing the queue first if keid is in it), else MEF_ESTORE. */
 int kebatch_require(struct kebatch *b, const char *keid);
 
+/*
+ * Instead of committing keid alone now: when keid is queued, registers
+ * on_commit(ctx) to run after the next commit (kebatch_sync, successful or
+ * not) and returns true; the caller holds its answer until then (HTTPS:
+ * MHD_suspend_connection). False when keid is not queued (answer now).
+ */
+bool kebatch_defer(struct kebatch *b, const char *keid, void (*on_commit)(void *ctx), void *ctx);
+/* True when an answer waits for the next commit: commit before the loop sleeps. */
+bool kebatch_waiting(const struct kebatch *b);
+/* Drops every on_commit registered with ctx (its owner is going away). */
+void kebatch_forget(struct kebatch *b, void *ctx);
+
 size_t kebatch_count(const struct kebatch *b);
 /* Age in ms of the oldest queued Ke (0 when empty). */
 uint64_t kebatch_age_ms(const struct kebatch *b);

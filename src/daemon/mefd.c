@@ -163,8 +163,9 @@ mefd_open_store(struct mefd *d, bool readonly)
 
 /*
  * Group commit (docs/performance.md): Ke rows queued by handshakes are
- * committed at the latest KEBATCH_DELAY_MS later, before the loop sleeps;
- * a request on a session with a queued Ke commits at once (router_dispatch).
+ * committed at the latest KEBATCH_DELAY_MS later, before the loop sleeps,
+ * and at once when an answer is held for them (HTTPS, kebatch_defer); a
+ * request on a session with a queued Ke commits at once (router_dispatch).
  */
 #define KEBATCH_DELAY_MS 2
 
@@ -175,9 +176,9 @@ kebatch_prepare(struct loop *l, void *ctx)
 	uint64_t age = kebatch_age_ms(d->kebatch);
 
 	(void)l;
-	if (kebatch_count(d->kebatch) == 0)
+	if (kebatch_count(d->kebatch) == 0 && !kebatch_waiting(d->kebatch))
 		return -1;
-	if (age < KEBATCH_DELAY_MS)
+	if (age < KEBATCH_DELAY_MS && !kebatch_waiting(d->kebatch))
 		return (int)(KEBATCH_DELAY_MS - age);
 	if (kebatch_sync(d->kebatch) == 0)
 		return -1;

@@ -23,6 +23,7 @@
 
 #include "mef/err.h"
 #include "mef/est.h"
+#include "mef/kebatch.h"
 #include "mef/log.h"
 #include "mef/loop.h"
 #include "mef/mefd.h"
@@ -60,6 +61,7 @@ struct httpb_inst {
 	char *cert_pem;
 	char *ca_pem;
 	unsigned active;            /* connections, from the notify callback */
+	struct httpb_conn *held;    /* suspended until their Ke is committed (kebatch_defer) */
 	bool starting;              /* MHD log lines at startup are operator errors */
 };
 
@@ -82,6 +84,8 @@ struct httpb_conn {
 	bool psk_found;  /* a key went to GnuTLS: failing after this means a wrong key */
 	bool cert_ok;    /* the verify callback accepted the client certificate */
 	bool refused;    /* refusal already counted and logged */
+	bool held;       /* suspended, on inst->held */
+	struct httpb_conn *next_held;
 };
 
 /* Per HTTP request (MHD's con_cls), created by the URI callback. */
@@ -92,6 +96,7 @@ struct httpb_req {
 	size_t discarded;
 	bool started;
 	bool too_big;
+	bool was_held; /* suspended once for the group commit */
 };
 
 static void
@@ -600,6 +605,41 @@ httpb_build_req(struct MHD_Connection *c, struct httpb_req *r, struct httpb_conn
 	req->peer = &hc->peer;
 }
 
+/* kebatch on_commit: the Ke of every held connection is committed (or failed): answer them. */
+static void
+httpb_release_held(void *ctx)
+{
+	struct httpb_inst *inst = ctx;
+	struct httpb_conn *hc;
+
+	while ((hc = inst->held) != NULL) {
+		inst->held = hc->next_held;
+		hc->held = false;
+		MHD_resume_connection(hc->c);
+	}
+}
+
+/*
+ * Group commit (docs/performance.md): a request that arrives with its
+ * session's Ke still queued (TLS 1.3 sends it with the client Finished) is
+ * suspended and answered after the next commit, shared with the other
+ * handshakes of this loop turn, instead of committing its Ke alone.
+ */
+static bool
+httpb_hold(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req *r)
+{
+	struct httpb_inst *inst = hc->inst;
+
+	if (r->was_held || !kebatch_defer(inst->h->d->kebatch, hc->peer.keid, httpb_release_held, inst))
+		return false;
+	MHD_suspend_connection(c);
+	r->was_held = true; /* once: after the commit it is answered, 5000 if the Ke failed */
+	hc->held = true;
+	hc->next_held = inst->held;
+	inst->held = hc;
+	return true;
+}
+
 static enum MHD_Result
 httpb_dispatch(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req *r,
 	       const char *url, const char *method)
@@ -609,6 +649,8 @@ httpb_dispatch(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req
 	struct mef_resp resp;
 	enum MHD_Result ret;
 
+	if (hc->peer.established && httpb_hold(hc, c, r))
+		return MHD_YES;
 	if (r->too_big)
 		return httpb_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, RSC_BAD_REQUEST,
 					"request body too large");
@@ -806,6 +848,8 @@ httpb_inst_free(struct httpb_inst *inst)
 		return NULL;
 	if (inst->mhd != NULL) {
 		loop_del_fd(inst->h->d->loop, inst->epoll_fd);
+		kebatch_forget(inst->h->d->kebatch, inst);
+		httpb_release_held(inst); /* MHD must not stop with suspended connections */
 		MHD_stop_daemon(inst->mhd); /* closes connections: notify frees each peer */
 	}
 	secret_free(inst->key_pem);
@@ -831,7 +875,7 @@ httpb_mhd_start(struct httpb_inst *inst, const struct mef_conf *conf, int listen
 	struct httpb *h = inst->h;
 	const struct conf_addr *a =
 		h->kind == HTTPB_PSK ? &conf->https_psk_listen : &conf->https_cert_listen;
-	unsigned flags = MHD_USE_TLS | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_TLS | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
 	bool psk = h->kind == HTTPB_PSK;
 
 	if (a->ss.ss_family == AF_INET6)

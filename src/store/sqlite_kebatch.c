@@ -18,6 +18,7 @@
 #include "store_internal.h"
 
 #define KEBATCH_FAILED 64 /* KeIDs whose row could not be written, answered with an error */
+#define KEBATCH_WAITERS 8 /* owners of held answers (one per HTTPS daemon instance) */
 
 struct kebatch {
 	struct store *s;
@@ -27,6 +28,11 @@ struct kebatch {
 	struct mef_secret *ke[KEBATCH_MAX];
 	char failed[KEBATCH_FAILED][MEF_KEYID_MAX];
 	size_t n_failed;
+	struct {
+		void (*fn)(void *ctx);
+		void *ctx;
+	} waiter[KEBATCH_WAITERS];
+	size_t n_waiters;
 };
 
 static uint64_t
@@ -100,16 +106,13 @@ one_by_one(struct kebatch *b)
 	b->n = 0;
 }
 
-int
-kebatch_sync(struct kebatch *b)
+static int
+commit(struct kebatch *b)
 {
-	sqlite3 *db;
+	sqlite3 *db = store_sqlite_db(b->s);
 	size_t i;
 	int r = 0;
 
-	if (!b || b->n == 0)
-		return 0;
-	db = store_sqlite_db(b->s);
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return MEF_ESTORE; /* busy past the timeout: the queue stays, retried later */
 	for (i = 0; i < b->n && r == 0; i++)
@@ -125,18 +128,74 @@ kebatch_sync(struct kebatch *b)
 	return MEF_ESTORE;
 }
 
+/* Held answers are released after every attempt: a Ke still queued then answers 5000. */
+int
+kebatch_sync(struct kebatch *b)
+{
+	size_t n;
+	int r;
+
+	if (!b)
+		return 0;
+	r = b->n ? commit(b) : 0;
+	n = b->n_waiters;
+	b->n_waiters = 0;
+	for (size_t i = 0; i < n; i++)
+		b->waiter[i].fn(b->waiter[i].ctx);
+	return r;
+}
+
+static bool
+queued(const struct kebatch *b, const char *keid)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (strcmp(b->k[i].keid, keid) == 0)
+			return true;
+	return false;
+}
+
+bool
+kebatch_defer(struct kebatch *b, const char *keid, void (*on_commit)(void *ctx), void *ctx)
+{
+	size_t i;
+
+	if (!b || !queued(b, keid))
+		return false;
+	for (i = 0; i < b->n_waiters; i++)
+		if (b->waiter[i].fn == on_commit && b->waiter[i].ctx == ctx)
+			return true;
+	if (i == KEBATCH_WAITERS)
+		return false; /* no room: the caller commits now (kebatch_require) */
+	b->waiter[b->n_waiters].fn = on_commit;
+	b->waiter[b->n_waiters++].ctx = ctx;
+	return true;
+}
+
+bool
+kebatch_waiting(const struct kebatch *b)
+{
+	return b && b->n_waiters > 0;
+}
+
+void
+kebatch_forget(struct kebatch *b, void *ctx)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; b && i < b->n_waiters; i++)
+		if (b->waiter[i].ctx != ctx)
+			b->waiter[o++] = b->waiter[i];
+	if (b)
+		b->n_waiters = o;
+}
+
 int
 kebatch_require(struct kebatch *b, const char *keid)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		if (strcmp(b->k[i].keid, keid) == 0) {
-			kebatch_sync(b);
-			break;
-		}
-	}
-	for (size_t i = 0; i < b->n; i++)
-		if (strcmp(b->k[i].keid, keid) == 0)
-			return MEF_ESTORE;
+	if (queued(b, keid))
+		kebatch_sync(b);
+	if (queued(b, keid))
+		return MEF_ESTORE;
 	for (size_t i = 0; i < KEBATCH_FAILED && i < b->n_failed; i++)
 		if (strcmp(b->failed[i], keid) == 0)
 			return MEF_ESTORE;
