@@ -96,6 +96,7 @@ struct store_pg {
 	struct store base; /* first */
 	PGconn *conn;
 	bool in_tx;
+	bool outer; /* inside store_tx_begin: per-call transactions become savepoints */
 };
 
 static struct store_pg *
@@ -233,12 +234,19 @@ pg_run(struct store *s, unsigned *ret_n, const char *sql, const char *spec, ...)
 	return r;
 }
 
+/*
+ * Inside an outer transaction a call's own transaction is a savepoint: a
+ * failed call (a duplicate in an import) is undone alone and the outer one
+ * stays usable, as with SQLite, where a failed statement does not abort it.
+ */
 int
 pg_begin(struct store *s)
 {
-	int r = pg_run(s, NULL, "BEGIN", "");
+	int r;
 
-	if (r == 0)
+	if (pgs(s)->outer)
+		return pg_run(s, NULL, "SAVEPOINT mef_call", "");
+	if ((r = pg_run(s, NULL, "BEGIN", "")) == 0)
 		pgs(s)->in_tx = true;
 	return r;
 }
@@ -246,12 +254,40 @@ pg_begin(struct store *s)
 int
 pg_end(struct store *s, int r)
 {
+	if (pgs(s)->outer) {
+		if (r == 0)
+			r = pg_run(s, NULL, "RELEASE SAVEPOINT mef_call", "");
+		if (r < 0)
+			(void)pg_run(s, NULL, "ROLLBACK TO SAVEPOINT mef_call", "");
+		return r;
+	}
 	if (r == 0)
 		r = pg_run(s, NULL, "COMMIT", "");
 	if (r < 0)
 		(void)pg_run(s, NULL, "ROLLBACK", "");
 	pgs(s)->in_tx = false;
 	return r;
+}
+
+/* store_tx_begin / store_tx_end: what 0 begin, 1 commit, 2 roll back (as sq_tx_outer). */
+static int
+pg_tx_outer(struct store *s, int what)
+{
+	struct store_pg *q = pgs(s);
+	int r;
+
+	if (what == 0) {
+		if (q->outer)
+			return MEF_EBUSY;
+		if ((r = pg_begin(s)) == 0)
+			q->outer = true;
+		return r;
+	}
+	if (!q->outer)
+		return MEF_EINVAL;
+	q->outer = false;
+	r = pg_end(s, what == 1 ? 0 : MEF_EINTERNAL);
+	return r == 0 ? 0 : what == 1 ? MEF_ESTORE : 0;
 }
 
 void
@@ -417,8 +453,9 @@ pg_close(struct store *s)
 int
 store_pg_open(const char *url, const char *password, bool readonly, struct store **ret)
 {
-	const char *keys[] = {"dbname", "application_name", "connect_timeout", "password", NULL};
-	const char *vals[] = {url, "mefd", "10", password, NULL};
+	/* defaults first: the URL may override them; the password is never in the URL */
+	const char *keys[] = {"application_name", "connect_timeout", "dbname", "password", NULL};
+	const char *vals[] = {"mefd", "10", url, password, NULL};
 	struct store_pg *q = calloc(1, sizeof(*q));
 	int r = 0;
 
@@ -928,4 +965,6 @@ const struct store_ops store_pg_ops = {
 	.cert_list = pg_cert_list,
 	.cert_revoked_count = pg_cert_revoked_count,
 	.mmef = &pg_mmef_ops,
+	.tx_outer = pg_tx_outer,
+	/* .backup: none; a PostgreSQL database is backed up with pg_dump / base backups */
 };

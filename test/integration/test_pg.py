@@ -342,6 +342,10 @@ def test_sigkill_a_during_storm(pair, pg):
 
 def test_migrate_sqlite_to_postgresql(mefctl, pki, pg, tmp_path):
     src = harness.Mefd(tmp_path / "single", pki, extra=LIMITS)
+    # SQLite even when the suite runs with MEFD_STORE=postgresql
+    src.write_conf(text=re.sub(r"\[store\]\n(?:[^\[\n][^\n]*\n)*",
+                               f"[store]\npath = {src.db}\nkek_file = {src.dir}/kek\n",
+                               src.conf.read_text(), count=1))
     src.start()
     try:
         e = Enrolees(src, pki)
