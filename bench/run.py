@@ -8,7 +8,8 @@ Bounded: each run is BENCH_SECS seconds (default 1.5), whole run < 5 min.
   bench/run.py                 the table (also build-bench/results.json)
   bench/run.py --only NAME [--perf FILE]   one scenario, mefd only (perf record -g)
   bench/run.py --scale         empty store vs 1,000,000 Ke / 100,000 clients (BENCH_KE, BENCH_CLIENTS)
-  bench/run.py --idle N        RSS of N idle DTLS sessions, mefd vs bare_coap"""
+  bench/run.py --idle N        RSS of N idle DTLS sessions, mefd vs bare_coap
+  bench/run.py --compare BIN   PSK rows: mefd binary BIN (before) vs build/mefd (after)"""
 
 import base64
 import json
@@ -101,8 +102,9 @@ def wait_port(port, proc, t=10):
 
 
 class Mefd:
-    def __init__(self, d, p, db=None, extra=""):
+    def __init__(self, d, p, db=None, extra="", binary=None):
         self.d, self.p = d, p
+        self.binary = binary or BUILD / "mefd"
         self.ports = {k: free_port() for k in ("coap", "psk", "cert")}
         (d / "kek").write_bytes(os.urandom(32))
         os.chmod(d / "kek", 0o600)
@@ -150,7 +152,7 @@ addr_factor = 10000
 
     def start(self):
         self.log = open(self.d / "mefd.log", "ab")
-        self.proc = subprocess.Popen([BUILD / "mefd", "-c", self.conf, "--foreground"],
+        self.proc = subprocess.Popen([self.binary, "-c", self.conf, "--foreground"],
                                      stdout=self.log, stderr=self.log, cwd=self.d)
         wait_port(self.ports["psk"], self.proc)
         return self
@@ -437,8 +439,51 @@ def scale(n_clients, n_ke):
                       "|" + "-" * 42 + "|----------|----------|-------|------|", *rows])
 
 
+def compare(before_bin):
+    """Before/after: the PSK bootstrap rows on two mefd binaries, alternating, medians of 3."""
+    with tempfile.TemporaryDirectory(prefix="mefd-cmp.") as t:
+        t = Path(t)
+        for x in ("pki", "a", "b"):
+            (t / x).mkdir()
+        pki(t / "pki")
+        a = Mefd(t / "a", t / "pki", binary=Path(before_bin).resolve())
+        a.provision()
+        a.start()
+        b = Mefd(t / "b", t / "pki")
+        b.provision()
+        b.start()
+        rows = []
+        try:
+            for name, proto, key, v3 in (("DTLS 1.2", "dtls", "coap", []),
+                                         ("coaps+tcp TLS 1.2", "coap-tcp", "coap", []),
+                                         ("coaps+tcp TLS 1.3", "coap-tcp", "coap", ["-3"]),
+                                         ("HTTPS TLS 1.2", "https", "psk", []),
+                                         ("HTTPS TLS 1.3", "https", "psk", ["-3"])):
+                xs, ys = [], []
+                for _ in range(3):
+                    xs.append(run_bench(["-P", proto, "-p", a.ports[key], *v3, *grp()]))
+                    ys.append(run_bench(["-P", proto, "-p", b.ports[key], *v3, *grp()]))
+                x = statistics.median(r["rate"] for r in xs)
+                y = statistics.median(r["rate"] for r in ys)
+                px = statistics.median(r["p99_ms"] for r in xs)
+                py = statistics.median(r["p99_ms"] for r in ys)
+                rows.append(f"| PSK bootstrap {name:<19} | {x:>8.0f} | {y:>8.0f} | "
+                            f"{y / x if x else 0:>5.2f} | {px:>7.1f} | {py:>7.1f} |")
+        finally:
+            a.stop()
+            b.stop()
+    return "\n".join([f"before = {before_bin}, after = {BUILD / 'mefd'}",
+                      f"| {'scenario':<33} | before/s |  after/s | gain  | p99 bef | p99 aft |",
+                      "|" + "-" * 35 + "|----------|----------|-------|---------|---------|",
+                      *rows])
+
+
 def main():
     args = sys.argv[1:]
+    if "--compare" in args:
+        print(machine())
+        print(compare(args[args.index("--compare") + 1]))
+        return
     if "--idle" in args:
         print(machine())
         print(idle(int(args[args.index("--idle") + 1])))

@@ -174,14 +174,16 @@ kebatch_prepare(struct loop *l, void *ctx)
 {
 	struct mefd *d = ctx;
 	uint64_t age = kebatch_age_ms(d->kebatch);
+	bool held = kebatch_waiting(d->kebatch);
 
 	(void)l;
-	if (kebatch_count(d->kebatch) == 0 && !kebatch_waiting(d->kebatch))
+	if (kebatch_count(d->kebatch) == 0 && !held)
 		return -1;
-	if (age < KEBATCH_DELAY_MS && !kebatch_waiting(d->kebatch))
+	if (age < KEBATCH_DELAY_MS && !held)
 		return (int)(KEBATCH_DELAY_MS - age);
+	/* released answers are sent by the after hooks (MHD_run): do not sleep first */
 	if (kebatch_sync(d->kebatch) == 0)
-		return -1;
+		return held ? 0 : -1;
 	log_warn("storing %zu enrolment keys failed; retrying", kebatch_count(d->kebatch));
 	return kebatch_count(d->kebatch) ? KEBATCH_DELAY_MS * 50 : -1;
 }
