@@ -656,8 +656,13 @@ coapb_respond(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 	 */
 	if (req->rqi)
 		coap_add_option(out, COAPB_OPT_RQI, strlen(req->rqi), (const uint8_t *)req->rqi);
-	/* RFC 9148 clients do not know the critical oneM2M-RSC option: EST answers go without */
-	if (!est_http_transformed(resp->ctype))
+	/*
+	 * oneM2M-RSC (307) is critical (RFC 7252 5.4.1): a client that does not
+	 * know it must drop the whole response. oneM2M clients always send
+	 * oneM2M-RQI or -FR (TS-0008), so the precise RSC goes to them; plain
+	 * CoAP clients (coap-client, RFC 9148 EST clients) get the CoAP code alone.
+	 */
+	if ((req->rqi || req->origin) && !est_http_transformed(resp->ctype))
 		coapb_add_uint(out, COAPB_OPT_RSC, (unsigned)resp->rsc);
 	if (!body || !resp->body_len) {
 		if (resp->max_age)

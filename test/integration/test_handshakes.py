@@ -14,7 +14,9 @@ from conftest import new_psk
 from harness import (BOOTSTRAP_LABEL, FQDN, OPT_M2M_RQI, coap_client, coap_s_client,
                      curl, gnutls_cli, https_s_client, s_client)
 
-RQI = []   # plain requests; the oneM2M options have their own test below
+# oneM2M requests carry oneM2M-RQI (TS-0008), and only they get oneM2M-RSC back:
+# 307 is critical, so mefd leaves it out for plain CoAP clients (test below).
+RQI = [(OPT_M2M_RQI, b"hs-1")]
 
 
 def psk_kw(e, identity=None, key=None):
@@ -30,6 +32,19 @@ def assert_coap_ok(r):
     assert r is not None, "no CoAP response"
     assert r.code == "2.05", r
     assert r.rsc == 2000, f"oneM2M-RSC {r.rsc}"
+
+
+def test_plain_coap_client_gets_no_critical_onem2m_option(mefd):
+    """A request without oneM2M options is answered without oneM2M-RSC (307,
+    critical), so a generic client such as coap-client-openssl keeps the answer."""
+    e = mefd.enrolees
+    r = coap_s_client(mefd.ports["coap"], proto="dtls1_2", options=[], **psk_kw(e))
+    assert r is not None and r.code == "2.05", r
+    assert r.rsc is None, f"unexpected oneM2M-RSC {r.rsc}"
+    for scheme in ("coaps", "coaps+tcp"):
+        c = coap_client(f"{scheme}://{harness.HOST}:{mefd.ports['coap']}/mef",
+                        psk_user=e.psk_identity, psk_ascii=e.psk_ascii)
+        assert c.code == "2.05" and not c.dropped, (scheme, c.err[-800:])
 
 
 def assert_http_ok(r):
