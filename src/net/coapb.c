@@ -8,12 +8,17 @@
  * All libcoap calls run on the daemon's loop thread (libcoap is not thread safe).
  */
 #include <coap3/coap.h>
+#include <errno.h>
+#include <netinet/in.h>
 #include <openssl/rand.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include "mef/err.h"
 #include "mef/est.h"
@@ -732,6 +737,16 @@ coapb_request(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 
 /* ---- context setup ---- */
 
+#define COAPB_PASSES 16
+
+static bool
+coapb_ready(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+
+	return poll(&p, 1, 0) > 0;
+}
+
 static void
 coapb_io(struct loop *l, int fd, uint32_t events, void *ctx)
 {
@@ -747,9 +762,19 @@ coapb_io(struct loop *l, int fd, uint32_t events, void *ctx)
 	 * loading the PKI files of a new session) turns a WANT_READ into a
 	 * fatal error and drops the handshake. Start every pass with a clean
 	 * queue, and leave the PSK callback with one too.
+	 *
+	 * libcoap reads one datagram (or accepts one connection) per ready
+	 * endpoint and pass: under load, run a few passes per wake while its
+	 * epoll fd stays ready, so handshakes share a group commit and the
+	 * TCP accept queue (backlog 5 in libcoap) is drained
+	 * (docs/performance.md).
 	 */
-	ERR_clear_error();
-	coap_io_process(c->ctx, COAP_IO_NO_WAIT);
+	for (int i = 0; i < COAPB_PASSES; i++) {
+		ERR_clear_error();
+		coap_io_process(c->ctx, COAP_IO_NO_WAIT);
+		if (!coapb_ready(c->fd))
+			break;
+	}
 }
 
 static void
@@ -883,6 +908,45 @@ coapb_set_pki(struct coapb *c, const struct mef_conf *conf)
 	return 0;
 }
 
+#define COAPB_FD_SCAN 1024
+
+static bool
+coapb_same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	const struct sockaddr_in *a4 = (const void *)a, *b4 = (const void *)b;
+	const struct sockaddr_in6 *a6 = (const void *)a, *b6 = (const void *)b;
+
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return a4->sin_port == b4->sin_port && a4->sin_addr.s_addr == b4->sin_addr.s_addr;
+	return a->ss_family == AF_INET6 && a6->sin6_port == b6->sin6_port &&
+	       memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) == 0;
+}
+
+/*
+ * libcoap 4.3.1 listens on TCP with a backlog of 5: a burst of connects
+ * overflows it and those clients wait for a 1 s SYN retransmission
+ * (docs/performance.md). The listening socket is found by its address;
+ * listen() on it again only raises the backlog.
+ */
+static void
+coapb_raise_backlog(const struct conf_addr *ca)
+{
+	for (int fd = 3; fd < COAPB_FD_SCAN; fd++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss), ol = sizeof(int);
+		int on = 0;
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol) != 0 || !on ||
+		    getsockname(fd, (struct sockaddr *)&ss, &len) != 0 ||
+		    !coapb_same_addr(&ss, &ca->ss))
+			continue;
+		if (listen(fd, SOMAXCONN) != 0)
+			log_debug("CoAP TCP backlog stays at libcoap's: %s", strerror(errno));
+	}
+}
+
 static int
 coapb_endpoints(struct coapb *c, const struct mef_conf *conf)
 {
@@ -902,6 +966,7 @@ coapb_endpoints(struct coapb *c, const struct mef_conf *conf)
 				return MEF_EIO;
 			}
 		}
+		coapb_raise_backlog(ca);
 		log_info("CoAP listening on %s (DTLS udp, TLS tcp)", ca->text);
 	}
 	return 0;
