@@ -3,11 +3,12 @@
  * EST input: the CSR check (ca_csr_check on DER), the HTTP body decoder
  * (est_http_decode: base64 with whitespace, or raw DER), and the EST routes
  * through router_dispatch (simpleenroll and serverkeygen on the fixture's CA,
- * RFC 7030 and RFC 9148 paths) with the response encoders the bindings use.
- * Input: 1 selector byte + the body.
+ * RFC 7030 and RFC 9148 paths) with the response encoders the bindings use,
+ * and an upstream CA's answer in RA mode (est_ra.c compiled in for its
+ * static ra_answer / ra_record: base64 PKCS#7 to DER, first certificate
+ * recorded). Input: 1 selector byte + the body.
  */
-#include <stdlib.h>
-#include <string.h>
+#include "../../src/est/est_ra.c"
 
 #include "fuzz_common.h"
 #include "mef/ca.h"
@@ -26,6 +27,22 @@ static const struct {
 	{"/.well-known/est/serverkeygen", TR_HTTPS_PSK},
 	{"/est/skg", TR_COAP_TLS},
 };
+
+/* An upstream EST server's answer body, as RA mode handles it. */
+static void
+fuzz_ra_answer(struct fuzz_env *e, const uint8_t *data, size_t size)
+{
+	struct ra_buf b = {(uint8_t *)data, size, false};
+	struct mef_req req;
+	struct mef_resp resp;
+
+	memset(&req, 0, sizeof(req));
+	req.peer = &e->peer;
+	mef_resp_init(&resp);
+	if (ra_answer(&b, &resp) == 0)
+		ra_record(&e->d, &req, &resp);
+	mef_resp_done(&resp);
+}
 
 static void
 fuzz_csr(const uint8_t *der, size_t len, const char *want)
@@ -94,6 +111,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			free(der);
 		}
 		break;
+	case 3:
+		if (data[0] & 4) {
+			fuzz_ra_answer(e, data + 1, size - 1);
+			break;
+		}
+		/* fall through */
 	default:
 		/* what httpb hands the router after decoding, or CoAP's raw DER */
 		if ((data[0] & 4) && est_http_decode(data + 1, size - 1, &der, &len) == 0) {
