@@ -389,3 +389,24 @@ def test_check_config_read_only(pair, pg):
                                               f"url = postgresql://mefd:pw@127.0.0.1:{pg.port}/x"))
     cp = harness.run([harness.MEFD, "-c", bad, "--check-config"], timeout=30)
     assert cp.returncode != 0 and "password_file" in cp.stdout + cp.stderr
+
+
+def test_database_restart(pair, pg):
+    """The database restarts under both instances: their connections are cut,
+    the next statement re-opens them and both serve again."""
+    a, b = pair
+    if not a.alive():
+        a.proc = None
+        a.start()
+    _, ident, key_hex = new_device(a)
+    pg.restart()
+    for d in (a, b):
+        ok = None
+        for _ in range(6):  # the first handshake after the cut may meet the dead connection
+            ok = bootstrap_answered(d, ident, key_hex)
+            if ok:
+                break
+            time.sleep(0.5)
+        assert ok, d.log()[-1500:]
+        assert u.keid_of(ok, harness.FQDN) in ke_rows(pg, d.pg_db)
+        assert d.alive()
