@@ -788,28 +788,33 @@ pg_group_get(struct store *s, const char *name, struct group_rec *ret)
 
 /*
  * SQLite's GLOB (no escape character, '*' crosses every character) is
- * fnmatch(3) with FNM_NOESCAPE; PostgreSQL has no GLOB, so the few group
- * patterns are matched here, most specific (longest) first.
+ * fnmatch(3) with FNM_NOESCAPE; PostgreSQL has no GLOB, so the few groups
+ * are read in one statement (one round trip on the handshake path) and
+ * matched here, most specific (longest pattern) first.
  */
 static int
 pg_group_match(struct store *s, const char *kpm_id, struct group_rec *ret,
 	       struct store_blob *ret_secret)
 {
-	char name[MEF_ID_MAX] = "";
+	struct group_rec g;
 	PGresult *res;
-	int r;
+	int i = 0, row, r;
 
-	r = pg_query(s, &res, "SELECT name, pattern FROM groups"
-		     " ORDER BY length(pattern) DESC, name COLLATE \"C\"", "");
+	r = pg_query(s, &res, GROUP_SELECT("g.secret_wrapped")
+		     "ORDER BY length(g.pattern) DESC, g.name COLLATE \"C\", t.pos", "");
 	if (r < 0)
 		return r;
-	for (int i = 0; i < PQntuples(res) && !name[0]; i++)
-		if (fnmatch(PQgetvalue(res, i, 1), kpm_id, FNM_NOESCAPE) == 0)
-			pg_text(res, i, 0, name, sizeof(name));
+	r = MEF_ENOTFOUND;
+	while (r == MEF_ENOTFOUND && i < PQntuples(res)) {
+		row = i;
+		group_gather(res, &i, &g);
+		if (fnmatch(g.pattern, kpm_id, FNM_NOESCAPE) == 0)
+			r = ret_secret ? pg_blob(res, row, 9, ret_secret) : 0;
+	}
 	PQclear(res);
-	if (!name[0])
-		return MEF_ENOTFOUND;
-	return group_by_name(s, name, ret, ret_secret);
+	if (r == 0)
+		*ret = g;
+	return r;
 }
 
 static int
