@@ -75,6 +75,7 @@ setup(void **state)
 	put("client-ca.crt", "-----BEGIN CERTIFICATE-----\n", 0644);
 	put("ca.crt", "-----BEGIN CERTIFICATE-----\n", 0644);
 	put("ca.key", "-----BEGIN PRIVATE KEY-----\n", 0600);
+	put("pgpass", "example\n", 0600);
 	return 0;
 }
 
