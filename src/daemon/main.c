@@ -160,8 +160,11 @@ run(const struct args *a, struct mefd *d)
 
 	if (a->check) {
 		r = mefd_check_pki(d->conf);
-		/* a store that does not exist yet is created at the first start */
-		if (r == 0 && access(d->conf->store_path, F_OK) == 0)
+		/*
+		 * a SQLite file that does not exist yet is created at the first start;
+		 * a PostgreSQL store (no path) is always checked (UBSan: access(NULL))
+		 */
+		if (r == 0 && (!d->conf->store_path || access(d->conf->store_path, F_OK) == 0))
 			r = mefd_open_store(d, true);
 		if (r == 0)
 			printf("%s: configuration OK\n", d->conf->path);
