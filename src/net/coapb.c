@@ -934,7 +934,7 @@ static void
 coapb_raise_backlog(const struct conf_addr *ca)
 {
 	for (int fd = 3; fd < COAPB_FD_SCAN; fd++) {
-		struct sockaddr_storage ss;
+		struct sockaddr_storage ss = {0};
 		socklen_t len = sizeof(ss), ol = sizeof(int);
 		int on = 0;
 
