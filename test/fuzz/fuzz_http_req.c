@@ -3,7 +3,8 @@
  * An HTTP request head into the request model and the router, through the
  * binding's own pieces (httpb.c compiled in whole for its static functions):
  * the URI callback that keeps the raw query, MHD's own path unescaping,
- * httpb_op, httpb_ctype_parse, the oneM2M headers, then router_dispatch.
+ * httpb_op, httpb_ctype_parse, the oneM2M headers, the EST body decoding
+ * (httpb_est_body: base64 or DER for application/pkcs10), then router_dispatch.
  * Input: "METHOD TARGET\nName: value\n...\n\nBODY" (MHD's request-line
  * parser itself is MHD's business; this covers what we do with its output).
  */
@@ -78,12 +79,16 @@ fuzz_http_once(struct fuzz_env *e, struct fuzz_http *h)
 	req.origin = fuzz_hdr(h, "X-M2M-Origin");
 	req.rqi = fuzz_hdr(h, "X-M2M-RI");
 	req.rvi = fuzz_hdr(h, "X-M2M-RVI");
-	if (h->body) {
-		req.body = (const uint8_t *)h->body;
-		req.body_len = strlen(h->body);
+	if (h->body && h->body[0]) {
+		/* the body as httpb_upload collects it: malloc()ed, owned by r */
+		r->len = strlen(h->body);
+		r->body = (uint8_t *)fuzz_strndup((const uint8_t *)h->body, r->len);
+		req.body = r->body;
+		req.body_len = r->len;
 	}
 	if (h->target[0] == '/' && !(cl && strtoull(cl, NULL, 10) > e->d.conf->body_max) &&
-	    httpb_ctype_parse(fuzz_hdr(h, "Content-Type"), &req.ctype, &req.ty) == 0)
+	    httpb_ctype_parse(fuzz_hdr(h, "Content-Type"), &req.ctype, &req.ty) == 0 &&
+	    (req.ctype != CT_PKCS10 || httpb_est_body(r, &req) == 0))
 		fuzz_dispatch(e, &req);
 	httpb_on_completed(NULL, NULL, (void **)&r, MHD_REQUEST_TERMINATED_COMPLETED_OK);
 }
