@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Group commit of Enrolment Keys (docs/performance.md). mefd queues each new
- * Ke and writes a whole queue in one SQLite transaction: one fsync for many
- * handshakes. Durability stays exact because nothing that depends on a
- * queued Ke is answered before kebatch_require() has committed it.
+ * Ke; a writer thread with its own store connection writes a whole queue in
+ * one SQLite transaction (one fsync for many handshakes) while the loop goes
+ * on. Durability stays exact because nothing that depends on a queued Ke is
+ * answered before it is committed (kebatch_require, kebatch_defer).
  */
 #ifndef MEF_KEBATCH_H
 #define MEF_KEBATCH_H
@@ -19,15 +20,26 @@
 
 struct kebatch;
 
-/* A queue on s; NULL (no batching: callers use store_ke_put) for non-SQLite stores or ENOMEM. */
-struct kebatch *kebatch_new(struct store *s);
+/*
+ * A queue for the SQLite store s at path (the writer opens its own
+ * connection with kek, borrowed); NULL (no batching: callers use
+ * store_ke_put) for other backends or when the writer cannot start.
+ */
+struct kebatch *kebatch_new(struct store *s, const char *path, const struct mef_secret *kek);
+/* Readable when the writer finished a batch: the loop then calls kebatch_on_fd. */
+int kebatch_fd(const struct kebatch *b);
+void kebatch_on_fd(struct kebatch *b);
+/* Hands what is queued to the writer if it is idle (before the loop sleeps). */
+void kebatch_kick(struct kebatch *b);
+/* True once after held answers were released: the loop should poll, not sleep. */
+bool kebatch_take_released(struct kebatch *b);
 /* Commits what is queued (kebatch_sync first to see an error), then frees; accepts NULL. */
 struct kebatch *kebatch_free(struct kebatch *b);
 
 /* Queues a copy of k and ke (not yet durable). 0 or MEF_ENOMEM / the commit's error when full. */
 int kebatch_put(struct kebatch *b, const struct ke_rec *k, const struct mef_secret *ke);
 
-/* Writes every queued Ke in one transaction. 0, or MEF_ESTORE (those left queued are retried). */
+/* Blocks until every queued Ke is written. 0, or MEF_ESTORE when some could not be stored. */
 int kebatch_sync(struct kebatch *b);
 
 /* 0 when keid is durable (committing the queue first if keid is in it), else MEF_ESTORE. */
@@ -46,7 +58,7 @@ bool kebatch_waiting(const struct kebatch *b);
 void kebatch_forget(struct kebatch *b, void *ctx);
 
 size_t kebatch_count(const struct kebatch *b);
-/* Age in ms of the oldest queued Ke (0 when empty). */
+/* Age in ms of the oldest Ke not yet handed to the writer (0 when none). */
 uint64_t kebatch_age_ms(const struct kebatch *b);
 
 #endif

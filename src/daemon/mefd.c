@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
@@ -162,30 +163,32 @@ mefd_open_store(struct mefd *d, bool readonly)
 }
 
 /*
- * Group commit (docs/performance.md): Ke rows queued by handshakes are
- * committed at the latest KEBATCH_DELAY_MS later, before the loop sleeps,
- * and at once when an answer is held for them (HTTPS, kebatch_defer); a
- * request on a session with a queued Ke commits at once (router_dispatch).
+ * Group commit (docs/performance.md): the Ke rows queued during one loop
+ * turn go to the writer thread before the loop sleeps; what queues while it
+ * writes goes next, so batches grow with the disk's latency. A request on a
+ * session with a queued Ke waits for it (router_dispatch); HTTPS answers
+ * are held instead (kebatch_defer) and released when their batch is done.
  */
-#define KEBATCH_DELAY_MS 2
-
 static int
 kebatch_prepare(struct loop *l, void *ctx)
 {
 	struct mefd *d = ctx;
-	uint64_t age = kebatch_age_ms(d->kebatch);
-	bool held = kebatch_waiting(d->kebatch);
 
 	(void)l;
-	if (kebatch_count(d->kebatch) == 0 && !held)
-		return -1;
-	if (age < KEBATCH_DELAY_MS && !held)
-		return (int)(KEBATCH_DELAY_MS - age);
+	kebatch_kick(d->kebatch);
 	/* released answers are sent by the after hooks (MHD_run): do not sleep first */
-	if (kebatch_sync(d->kebatch) == 0)
-		return held ? 0 : -1;
-	log_warn("storing %zu enrolment keys failed; retrying", kebatch_count(d->kebatch));
-	return kebatch_count(d->kebatch) ? KEBATCH_DELAY_MS * 50 : -1;
+	return kebatch_take_released(d->kebatch) ? 0 : -1;
+}
+
+static void
+kebatch_io(struct loop *l, int fd, uint32_t events, void *ctx)
+{
+	struct mefd *d = ctx;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	kebatch_on_fd(d->kebatch);
 }
 
 int
@@ -205,7 +208,9 @@ mefd_start(struct mefd *d)
 		r = MEF_ENOMEM;
 	if (r == 0 && d->conf->audit_path && (r = audit_open(d->conf->audit_path, &d->audit)) != 0)
 		log_err("cannot open the audit trail %s", d->conf->audit_path);
-	if (r == 0 && (d->kebatch = kebatch_new(d->store)))
+	if (r == 0 && d->conf->store_path &&
+	    (d->kebatch = kebatch_new(d->store, d->conf->store_path, d->kek)) &&
+	    (r = loop_add_fd(d->loop, kebatch_fd(d->kebatch), EPOLLIN, kebatch_io, d)) == 0)
 		r = loop_add_prepare(d->loop, kebatch_prepare, d);
 	if (r == 0)
 		r = open_bindings(d);
@@ -240,7 +245,7 @@ mefd_teardown(struct mefd *d)
 	d->loop = loop_free(d->loop);
 	d->est = est_free(d->est);
 	if (kebatch_sync(d->kebatch) != 0)
-		log_err("%zu enrolment keys could not be stored at exit", kebatch_count(d->kebatch));
+		log_err("some enrolment keys could not be stored at exit");
 	d->kebatch = kebatch_free(d->kebatch);
 	d->store = store_close(d->store);
 	d->kek = secret_free(d->kek);

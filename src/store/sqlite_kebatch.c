@@ -1,38 +1,57 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Group commit of Enrolment Keys on the SQLite store (include/mef/kebatch.h).
- * Queued rows are written by the ordinary store_ke_put (sealed, one INSERT
- * each) inside one BEGIN IMMEDIATE ... COMMIT, so a batch costs one WAL
- * fsync. No transaction is held open between commits: other store calls
- * never see a half-written batch or a nested BEGIN.
+ * The loop collects Ke rows in one queue while a writer thread, on its own
+ * connection to the same file, commits the previous queue: the ordinary
+ * store_ke_put (sealed, one INSERT each) inside one BEGIN IMMEDIATE ...
+ * COMMIT, one WAL fsync per batch, and the loop never waits for the disk
+ * unless an answer needs a Ke that is not yet on it. The writer signals each
+ * finished batch on an eventfd that the loop watches (kebatch_fd).
  */
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mef/err.h"
 #include "mef/kebatch.h"
-#include "mef/log.h"
 #include "store_internal.h"
 
 #define KEBATCH_FAILED 64 /* KeIDs whose row could not be written, answered with an error */
 #define KEBATCH_WAITERS 8 /* owners of held answers (one per HTTPS daemon instance) */
 
-struct kebatch {
-	struct store *s;
+struct batch {
 	size_t n;
-	uint64_t first_ms;
+	uint64_t gen;
 	struct ke_rec k[KEBATCH_MAX];
 	struct mef_secret *ke[KEBATCH_MAX];
+	bool bad[KEBATCH_MAX]; /* written by the writer: this row could not be stored */
+};
+
+struct kebatch {
+	struct store *ws; /* the writer thread's own connection */
+	struct batch q[2];
+	int cur;          /* q[cur] collects; q[cur ^ 1] is in flight when busy */
+	bool busy;
+	uint64_t next_gen, done_gen, first_ms;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool go, done, quit; /* under mu */
+	int efd;
 	char failed[KEBATCH_FAILED][MEF_KEYID_MAX];
 	size_t n_failed;
 	struct {
 		void (*fn)(void *ctx);
 		void *ctx;
+		uint64_t gen; /* released when this batch is done */
 	} waiter[KEBATCH_WAITERS];
 	size_t n_waiters;
+	bool released; /* held answers were released since kebatch_take_released */
 };
 
 static uint64_t
@@ -44,17 +63,162 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Writer thread: one transaction for the whole batch; on failure each row alone. */
+static void
+write_batch(struct store *s, struct batch *w)
+{
+	sqlite3 *db = store_sqlite_db(s);
+	int r = 0;
+
+	memset(w->bad, 0, sizeof(w->bad));
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		r = MEF_ESTORE;
+	for (size_t i = 0; i < w->n && r == 0; i++)
+		r = store_ke_put(s, &w->k[i], w->ke[i]);
+	if (r == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+		return;
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	for (size_t i = 0; i < w->n; i++)
+		w->bad[i] = store_ke_put(s, &w->k[i], w->ke[i]) != 0;
+}
+
+static void *
+writer(void *arg)
+{
+	struct kebatch *b = arg;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&b->mu);
+	for (;;) {
+		while (!b->go && !b->quit)
+			pthread_cond_wait(&b->cv, &b->mu);
+		if (!b->go)
+			break;
+		b->go = false;
+		pthread_mutex_unlock(&b->mu);
+		write_batch(b->ws, &b->q[b->cur ^ 1]); /* cur only changes while !done */
+		pthread_mutex_lock(&b->mu);
+		b->done = true;
+		pthread_cond_broadcast(&b->cv);
+		if (write(b->efd, &one, sizeof(one)) < 0) {
+			/* the loop also finds done when it waits; nothing else to do */
+		}
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
 struct kebatch *
-kebatch_new(struct store *s)
+kebatch_new(struct store *s, const char *path, const struct mef_secret *kek)
 {
 	struct kebatch *b;
 
-	if (!s || strcmp(store_backend(s), "sqlite") != 0)
+	if (!s || !path || strcmp(store_backend(s), "sqlite") != 0)
 		return NULL;
-	b = calloc(1, sizeof(*b));
-	if (b)
-		b->s = s;
+	if (!(b = calloc(1, sizeof(*b))))
+		return NULL;
+	b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	b->next_gen = 1;
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_cond_init(&b->cv, NULL);
+	if (b->efd < 0 || store_open(path, kek, false, &b->ws) != 0 ||
+	    pthread_create(&b->th, NULL, writer, b) != 0) {
+		if (b->ws)
+			store_close(b->ws);
+		if (b->efd >= 0)
+			close(b->efd);
+		free(b);
+		return NULL;
+	}
 	return b;
+}
+
+int
+kebatch_fd(const struct kebatch *b)
+{
+	return b ? b->efd : -1;
+}
+
+/* Loop side, after the writer finished: forget the batch, release the answers waiting for it. */
+static void
+finish(struct kebatch *b)
+{
+	struct batch *w = &b->q[b->cur ^ 1];
+	size_t o = 0, n;
+
+	for (size_t i = 0; i < w->n; i++) {
+		if (w->bad[i])
+			snprintf(b->failed[b->n_failed++ % KEBATCH_FAILED], MEF_KEYID_MAX, "%s",
+				 w->k[i].keid);
+		w->ke[i] = secret_free(w->ke[i]);
+	}
+	w->n = 0;
+	b->done_gen = w->gen;
+	b->busy = false;
+	n = b->n_waiters;
+	for (size_t i = 0; i < n; i++) {
+		if (b->waiter[i].gen <= b->done_gen) {
+			b->waiter[i].fn(b->waiter[i].ctx);
+			b->released = true;
+		} else
+			b->waiter[o++] = b->waiter[i];
+	}
+	b->n_waiters = o;
+}
+
+/* Hands the collecting queue to the writer (it must be idle). */
+static void
+start(struct kebatch *b)
+{
+	if (b->busy || b->q[b->cur].n == 0)
+		return;
+	pthread_mutex_lock(&b->mu);
+	b->cur ^= 1;
+	b->busy = true;
+	b->done = false;
+	b->go = true;
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+}
+
+/* Blocks until the batch in flight is written, then finishes it. */
+static void
+wait_done(struct kebatch *b)
+{
+	if (!b->busy)
+		return;
+	pthread_mutex_lock(&b->mu);
+	while (!b->done)
+		pthread_cond_wait(&b->cv, &b->mu);
+	pthread_mutex_unlock(&b->mu);
+	finish(b);
+}
+
+void
+kebatch_on_fd(struct kebatch *b)
+{
+	uint64_t v;
+	bool done;
+
+	if (!b)
+		return;
+	if (read(b->efd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: already finished by wait_done */
+	}
+	pthread_mutex_lock(&b->mu);
+	done = b->busy && b->done;
+	pthread_mutex_unlock(&b->mu);
+	if (done)
+		finish(b);
+	start(b); /* what queued meanwhile goes next: batches grow with the disk's latency */
+}
+
+void
+kebatch_kick(struct kebatch *b)
+{
+	if (b)
+		start(b);
 }
 
 struct kebatch *
@@ -63,8 +227,18 @@ kebatch_free(struct kebatch *b)
 	if (!b)
 		return NULL;
 	kebatch_sync(b);
-	for (size_t i = 0; i < b->n; i++)
-		secret_free(b->ke[i]);
+	pthread_mutex_lock(&b->mu);
+	b->quit = true;
+	pthread_cond_signal(&b->cv);
+	pthread_mutex_unlock(&b->mu);
+	pthread_join(b->th, NULL);
+	for (int q = 0; q < 2; q++)
+		for (size_t i = 0; i < b->q[q].n; i++)
+			secret_free(b->q[q].ke[i]);
+	store_close(b->ws);
+	close(b->efd);
+	pthread_mutex_destroy(&b->mu);
+	pthread_cond_destroy(&b->cv);
 	free(b);
 	return NULL;
 }
@@ -72,103 +246,105 @@ kebatch_free(struct kebatch *b)
 int
 kebatch_put(struct kebatch *b, const struct ke_rec *k, const struct mef_secret *ke)
 {
-	int r;
+	struct batch *q = &b->q[b->cur];
 
-	if (b->n == KEBATCH_MAX && (r = kebatch_sync(b)) != 0)
-		return r;
-	if (!(b->ke[b->n] = secret_dup(ke->p, ke->len)))
+	if (q->n == KEBATCH_MAX) {
+		wait_done(b);
+		start(b);
+		q = &b->q[b->cur];
+	}
+	if (!(q->ke[q->n] = secret_dup(ke->p, ke->len)))
 		return MEF_ENOMEM;
-	if (b->n == 0)
+	if (q->n == 0) {
 		b->first_ms = mono_ms();
-	b->k[b->n++] = *k;
+		q->gen = b->next_gen++;
+	}
+	q->k[q->n++] = *k;
 	return 0;
 }
 
-static void
-forget(struct kebatch *b, size_t i, bool failed)
-{
-	if (failed)
-		snprintf(b->failed[b->n_failed++ % KEBATCH_FAILED], MEF_KEYID_MAX, "%s", b->k[i].keid);
-	b->ke[i] = secret_free(b->ke[i]);
-}
-
-/* After a failed batch: each row alone (autocommit, durable); rows that still fail are dropped. */
-static void
-one_by_one(struct kebatch *b)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		int r = store_ke_put(b->s, &b->k[i], b->ke[i]);
-
-		if (r != 0)
-			log_debug("enrolment key %s not stored: %s", b->k[i].keid, mef_strerror(r));
-		forget(b, i, r != 0);
-	}
-	b->n = 0;
-}
-
-static int
-commit(struct kebatch *b)
-{
-	sqlite3 *db = store_sqlite_db(b->s);
-	size_t i;
-	int r = 0;
-
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return MEF_ESTORE; /* busy past the timeout: the queue stays, retried later */
-	for (i = 0; i < b->n && r == 0; i++)
-		r = store_ke_put(b->s, &b->k[i], b->ke[i]);
-	if (r == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
-		for (i = 0; i < b->n; i++)
-			forget(b, i, false);
-		b->n = 0;
-		return 0;
-	}
-	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	one_by_one(b);
-	return MEF_ESTORE;
-}
-
-/* Held answers are released after every attempt: a Ke still queued then answers 5000. */
+/* 0 when nothing is queued or in flight any more. */
 int
 kebatch_sync(struct kebatch *b)
 {
-	size_t n;
-	int r;
+	size_t before;
 
 	if (!b)
 		return 0;
-	r = b->n ? commit(b) : 0;
-	n = b->n_waiters;
-	b->n_waiters = 0;
-	for (size_t i = 0; i < n; i++)
-		b->waiter[i].fn(b->waiter[i].ctx);
-	return r;
+	before = b->n_failed;
+	wait_done(b);
+	start(b);
+	wait_done(b);
+	return b->n_failed == before ? 0 : MEF_ESTORE;
 }
 
-static bool
-queued(const struct kebatch *b, const char *keid)
+/* Which queue holds keid: 0 none, 1 collecting, 2 in flight. */
+static int
+where(const struct kebatch *b, const char *keid)
 {
-	for (size_t i = 0; i < b->n; i++)
-		if (strcmp(b->k[i].keid, keid) == 0)
-			return true;
-	return false;
+	for (int q = 0; q < 2; q++) {
+		const struct batch *w = &b->q[b->cur ^ q];
+
+		for (size_t i = 0; i < w->n; i++)
+			if (strcmp(w->k[i].keid, keid) == 0)
+				return q + 1;
+	}
+	return 0;
+}
+
+int
+kebatch_require(struct kebatch *b, const char *keid)
+{
+	int w = where(b, keid);
+
+	if (w == 2) {
+		wait_done(b);
+	} else if (w == 1) {
+		wait_done(b);
+		start(b);
+		wait_done(b);
+	}
+	for (size_t i = 0; i < KEBATCH_FAILED && i < b->n_failed; i++)
+		if (strcmp(b->failed[i], keid) == 0)
+			return MEF_ESTORE;
+	return 0;
 }
 
 bool
 kebatch_defer(struct kebatch *b, const char *keid, void (*on_commit)(void *ctx), void *ctx)
 {
+	int w;
+	uint64_t gen;
 	size_t i;
 
-	if (!b || !queued(b, keid))
+	if (!b || !(w = where(b, keid)))
 		return false;
-	for (i = 0; i < b->n_waiters; i++)
-		if (b->waiter[i].fn == on_commit && b->waiter[i].ctx == ctx)
+	gen = b->q[w == 1 ? b->cur : b->cur ^ 1].gen;
+	for (i = 0; i < b->n_waiters; i++) {
+		if (b->waiter[i].fn == on_commit && b->waiter[i].ctx == ctx) {
+			if (gen > b->waiter[i].gen)
+				b->waiter[i].gen = gen;
 			return true;
+		}
+	}
 	if (i == KEBATCH_WAITERS)
 		return false; /* no room: the caller commits now (kebatch_require) */
-	b->waiter[b->n_waiters].fn = on_commit;
-	b->waiter[b->n_waiters++].ctx = ctx;
+	b->waiter[i].fn = on_commit;
+	b->waiter[i].ctx = ctx;
+	b->waiter[i].gen = gen;
+	b->n_waiters++;
+	start(b);
 	return true;
+}
+
+bool
+kebatch_take_released(struct kebatch *b)
+{
+	bool r = b && b->released;
+
+	if (b)
+		b->released = false;
+	return r;
 }
 
 bool
@@ -189,23 +365,10 @@ kebatch_forget(struct kebatch *b, void *ctx)
 		b->n_waiters = o;
 }
 
-int
-kebatch_require(struct kebatch *b, const char *keid)
-{
-	if (queued(b, keid))
-		kebatch_sync(b);
-	if (queued(b, keid))
-		return MEF_ESTORE;
-	for (size_t i = 0; i < KEBATCH_FAILED && i < b->n_failed; i++)
-		if (strcmp(b->failed[i], keid) == 0)
-			return MEF_ESTORE;
-	return 0;
-}
-
 size_t
 kebatch_count(const struct kebatch *b)
 {
-	return b ? b->n : 0;
+	return b ? b->q[0].n + b->q[1].n : 0;
 }
 
 uint64_t
@@ -213,5 +376,5 @@ kebatch_age_ms(const struct kebatch *b)
 {
 	uint64_t now = mono_ms();
 
-	return b && b->n && now > b->first_ms ? now - b->first_ms : 0;
+	return b && b->q[b->cur].n && now > b->first_ms ? now - b->first_ms : 0;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mef/err.h"
@@ -432,7 +433,18 @@ migrate(sqlite3 *db, bool readonly)
 static int
 create_private(const char *path)
 {
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	struct stat st;
+	int fd;
+
+	/*
+	 * Never open an existing file here: close() drops every POSIX lock this
+	 * process holds on it, including those of another open connection (the
+	 * group-commit writer, sqlite_kebatch.c); SQLite then takes the other
+	 * connection for gone and deletes the WAL under it.
+	 */
+	if (stat(path, &st) == 0)
+		return 0;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return MEF_ESTORE;
