@@ -49,6 +49,7 @@ struct opts {
 	const char *origin; /* X-M2M-Origin (default: the PSK identity) */
 	int verbose;       /* -v: print the first answer to stderr */
 	int hold;         /* >0: open this many sessions, keep them idle, print when done */
+	FILE *keids;      /* -K FILE: KeID (from our exporter) of every answered session */
 };
 
 enum state { S_FREE, S_HS, S_WRITE, S_READ, S_SHUT };
@@ -58,6 +59,7 @@ struct conn {
 	SSL *ssl;
 	enum state st;
 	char identity[128];
+	char keid[40];    /* hex(EKM[0..15]), the KeID's relative part (TS-0003 10.3.4) */
 	uint64_t t0, last_tx;
 	uint16_t mid;
 	uint8_t tok[2];
@@ -281,6 +283,8 @@ conn_finish(struct conn *c, int ok)
 {
 	if (O.verbose && done_ok + done_fail == 0)
 		fprintf(stderr, "%.*s\n", (int)c->rlen, c->rbuf);
+	if (ok > 0 && O.keids)
+		fprintf(O.keids, "%s@%s\n", c->keid, O.sni); /* line-buffered: on disk before the next */
 	if (ok > 0) {
 		done_ok++;
 		if (nlat < caplat)
@@ -390,6 +394,8 @@ conn_step(struct conn *c)
 			}
 			SSL_export_keying_material(c->ssl, ekm, sizeof(ekm), "EXPORTER-oneM2M-Bootstrap",
 						   25, NULL, 0, 0);
+			for (int i = 0; i < 16; i++)
+				snprintf(c->keid + 2 * i, 3, "%02X", ekm[i]);
 			if (O.hold) {
 				done_ok++;
 				c->st = S_SHUT;
@@ -515,7 +521,7 @@ usage(void)
 	fprintf(stderr,
 		"bench -P dtls|coap-tcp|https -p PORT [-3] [-c CONC] [-n COUNT] [-t SECONDS]\n"
 		"      [-g GROUPSECRETHEX | -k PSKHEX] [-i IDFMT] [-r IDRANGE] [-b IDBASE]\n"
-		"      [-C CERT -K KEY [-A CA]] [-m METHOD] [-u PATH] [-d BODY] [-T CTYPE] [-H HOLD]\n      [-o ORIGIN] [-v] [-h HOST]\n");
+		"      [-C CERT -K KEY [-A CA]] [-m METHOD] [-u PATH] [-d BODY] [-T CTYPE] [-H HOLD]\n      [-o ORIGIN] [-v] [-h HOST] [-E KEIDFILE]\n");
 	exit(2);
 }
 
@@ -524,7 +530,7 @@ parse(int argc, char **argv)
 {
 	int ch;
 
-	while ((ch = getopt(argc, argv, "P:p:3c:n:t:g:k:i:r:b:C:K:A:m:u:d:T:H:h:o:v")) != -1) {
+	while ((ch = getopt(argc, argv, "P:p:3c:n:t:g:k:i:r:b:C:K:A:m:u:d:T:H:h:o:vE:")) != -1) {
 		switch (ch) {
 		case 'P':
 			O.proto = !strcmp(optarg, "dtls") ? P_DTLS : !strcmp(optarg, "coap-tcp") ? P_COAPTCP : P_HTTPS;
@@ -550,6 +556,11 @@ parse(int argc, char **argv)
 		case 'h': O.host = optarg; break;
 		case 'o': O.origin = optarg; break;
 		case 'v': O.verbose = 1; break;
+		case 'E':
+			if (!(O.keids = fopen(optarg, "a")))
+				usage();
+			setvbuf(O.keids, NULL, _IOLBF, 0);
+			break;
 		default: usage();
 		}
 	}
