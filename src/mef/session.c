@@ -151,6 +151,52 @@ resolve_psk(struct mefd *d, const char *identity, struct client_rec *ret,
 	return 0;
 }
 
+/*
+ * The client a PSK callback resolved, kept for that handshake's completion
+ * so mef_session_established does not run the same 1-3 SELECTs again
+ * (docs/performance.md). One entry serves one completion and lives at most
+ * [limits] handshake_timeout; a miss simply resolves again. A client
+ * disabled in between is refused at its next handshake, as it would be
+ * right after this one.
+ */
+#define PSK_MEMO 32
+
+static struct psk_memo {
+	char identity[MEF_ID_MAX];
+	uint64_t at_ms;
+	struct client_rec c;
+} psk_memo[PSK_MEMO];
+static unsigned psk_memo_next;
+
+static void
+psk_memo_put(const char *identity, const struct client_rec *c)
+{
+	struct psk_memo *m = &psk_memo[psk_memo_next++ % PSK_MEMO];
+
+	snprintf(m->identity, sizeof(m->identity), "%s", identity);
+	m->at_ms = loop_now_ms();
+	m->c = *c;
+}
+
+static bool
+psk_memo_take(struct mefd *d, const char *identity, struct client_rec *ret)
+{
+	uint64_t now = loop_now_ms();
+
+	for (unsigned i = 0; i < PSK_MEMO; i++) {
+		struct psk_memo *m = &psk_memo[i];
+
+		if (!m->identity[0] || strcmp(m->identity, identity) != 0)
+			continue;
+		m->identity[0] = '\0';
+		if (now - m->at_ms > d->conf->handshake_timeout * 1000ull)
+			continue;
+		*ret = m->c;
+		return true;
+	}
+	return false;
+}
+
 /* [limits] handshake buckets of the identity and the source address (before any store lookup). */
 static int
 limit_handshake(struct mefd *d, const char *addr, const char *identity, const char **why)
@@ -177,6 +223,8 @@ mef_psk_lookup(struct mefd *d, enum mef_transport tr, const char *addr, const ch
 	r = limit_handshake(d, addr, identity, &why);
 	if (r == 0)
 		r = resolve_psk(d, identity ? identity : "", &c, ret_psk, &why);
+	if (r == 0)
+		psk_memo_put(identity, &c);
 	if (r != 0) {
 		log_notice("%s %s: handshake refused: %s (identity \"%.128s\")", transport_name(tr),
 			   addr, why, identity ? identity : "");
@@ -336,7 +384,8 @@ mef_session_established(struct mefd *d, struct mef_peer *peer)
 
 	peer->established = false;
 	if (peer->psk_identity[0])
-		r = resolve_psk(d, peer->psk_identity, &c, NULL, &why);
+		r = psk_memo_take(d, peer->psk_identity, &c) ? 0
+							  : resolve_psk(d, peer->psk_identity, &c, NULL, &why);
 	else
 		r = resolve_cert(d, peer, &c, &why);
 	/* PSK handshakes were counted in mef_psk_lookup; certificates are known only now */
