@@ -22,6 +22,7 @@
 
 #include "mef/err.h"
 #include "mef/est.h"
+#include "mef/kebatch.h"
 #include "mef/log.h"
 #include "mef/loop.h"
 #include "mef/mefd.h"
@@ -70,6 +71,16 @@ struct coapb {
 	struct coapb_sess *sessions;
 	void (*coap_info_cb)(const SSL *ssl, int where, int ret); /* libcoap's, chained */
 	int sweep_timer;            /* loop timer id of coapb_sweep, -1 if none */
+	struct coapb_held *held;    /* requests answered after their Ke's commit */
+};
+
+/* A request whose session Ke is not on disk yet: answered separately after the commit. */
+struct coapb_held {
+	struct coapb_held *next;
+	coap_session_t *session; /* referenced */
+	coap_resource_t *r;
+	coap_pdu_t *in;          /* a duplicate of the request */
+	coap_string_t *query;    /* a copy, or NULL */
 };
 
 /* Copies for the request being handled: struct mef_req points into these. */
@@ -701,9 +712,98 @@ coapb_respond(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 		log_warn("%s: response body not added", coap_session_str(session));
 }
 
+static void coapb_release_held(void *ctx);
+
+/*
+ * Group commit (docs/performance.md): on CoAP over TLS a request without a
+ * body whose session Ke is still queued is answered after the commit, so
+ * the loop goes on instead of waiting for the disk; on a reliable transport
+ * the later answer looks the same to the client. Over DTLS it would become
+ * a separate response (empty ACK first), which some clients mishandle: DTLS
+ * requests still wait (router_dispatch).
+ */
+static bool
+coapb_hold(struct coapb_sess *s, coap_resource_t *r, coap_session_t *session,
+	   const coap_pdu_t *in, const coap_string_t *query)
+{
+	struct coapb *c = s->cb;
+	coap_bin_const_t tok = coap_pdu_get_token(in);
+	struct coapb_held *h;
+
+	if (!c->d->kebatch || coap_session_get_proto(session) != COAP_PROTO_TLS ||
+	    !(h = calloc(1, sizeof(*h))))
+		return false;
+	h->in = coap_pdu_duplicate(in, session, tok.length, tok.s, NULL);
+	h->query = query ? coap_new_string(query->length) : NULL;
+	if (!h->in || (query && !h->query) ||
+	    !kebatch_defer(c->d->kebatch, s->peer.keid, coapb_release_held, c)) {
+		if (h->in)
+			coap_delete_pdu(h->in);
+		coap_delete_string(h->query);
+		free(h);
+		return false;
+	}
+	if (query)
+		memcpy(h->query->s, query->s, query->length);
+	h->session = coap_session_reference(session);
+	h->r = r;
+	h->next = c->held;
+	c->held = h;
+	return true;
+}
+
+static void coapb_answer(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
+			 const coap_string_t *query, coap_pdu_t *out, bool may_hold);
+
+static void
+coapb_held_free(struct coapb_held *h)
+{
+	coap_delete_pdu(h->in);
+	coap_delete_string(h->query);
+	coap_session_release(h->session);
+	free(h);
+}
+
+/* kebatch on_commit: answer every held request (its Ke is on disk now, or failed: 5000). */
+static void
+coapb_release_held(void *ctx)
+{
+	struct coapb *c = ctx;
+	struct coapb_held *h = c->held;
+
+	c->held = NULL;
+	while (h) {
+		struct coapb_held *next = h->next;
+		coap_bin_const_t tok = coap_pdu_get_token(h->in);
+		coap_pdu_type_t t = coap_pdu_get_type(h->in) == COAP_MESSAGE_NON ? COAP_MESSAGE_NON
+										 : COAP_MESSAGE_CON;
+		coap_pdu_t *out = NULL;
+
+		if (coap_session_get_state(h->session) == COAP_SESSION_STATE_ESTABLISHED &&
+		    coap_session_get_app_data(h->session))
+			out = coap_pdu_init(t, 0, coap_new_message_id(h->session),
+					    coap_session_max_pdu_size(h->session));
+		if (out && coap_add_token(out, tok.length, tok.s)) {
+			coapb_answer(h->r, h->session, h->in, h->query, out, false);
+			coap_send(h->session, out); /* takes the PDU */
+		} else if (out) {
+			coap_delete_pdu(out);
+		}
+		coapb_held_free(h);
+		h = next;
+	}
+}
+
 static void
 coapb_request(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 	      const coap_string_t *query, coap_pdu_t *out)
+{
+	coapb_answer(r, session, in, query, out, true);
+}
+
+static void
+coapb_answer(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
+	     const coap_string_t *query, coap_pdu_t *out, bool may_hold)
 {
 	struct coapb_sess *s = coap_session_get_app_data(session);
 	struct coapb_reqbuf b;
@@ -726,6 +826,8 @@ coapb_request(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 		coap_pdu_set_code(out, (coap_pdu_code_t)COAP_RESPONSE_CODE(code));
 		return;
 	}
+	if (may_hold && total == 0 && coapb_hold(s, r, session, in, query))
+		return;
 	req.body = data;
 	req.body_len = len;
 	req.peer = &s->peer;
@@ -1091,6 +1193,12 @@ coapb_free(struct coapb *c)
 	loop_del_hooks(c->d->loop, c);
 	if (c->sweep_timer >= 0)
 		loop_del_timer(c->d->loop, c->sweep_timer);
+	kebatch_forget(c->d->kebatch, c);
+	for (struct coapb_held *h = c->held, *next; h; h = next) {
+		next = h->next;
+		coapb_held_free(h); /* unanswered: the daemon is stopping */
+	}
+	c->held = NULL;
 	if (c->ctx) {
 		/* no events into half-freed state: our list is freed below */
 		coap_register_event_handler(c->ctx, NULL);
