@@ -24,6 +24,8 @@ int coapb_reload(struct coapb *c, const struct mef_conf *conf);
 void coapb_stop_accepting(struct coapb *c);
 /* Number of live sessions (for the shutdown drain). */
 unsigned coapb_active(struct coapb *c);
+/* Sessions whose (D)TLS handshake has not completed yet. */
+unsigned coapb_half_open(struct coapb *c);
 struct coapb *coapb_free(struct coapb *c);
 
 enum httpb_kind { HTTPB_PSK = 1, HTTPB_CERT = 2 };
@@ -32,6 +34,7 @@ int httpb_new(struct mefd *d, enum httpb_kind kind, struct httpb **ret);
 int httpb_reload(struct httpb *h, const struct mef_conf *conf);
 void httpb_stop_accepting(struct httpb *h);
 unsigned httpb_active(struct httpb *h);
+unsigned httpb_half_open(struct httpb *h);
 struct httpb *httpb_free(struct httpb *h);
 
 #endif

@@ -1183,6 +1183,17 @@ coapb_active(struct coapb *c)
 	return n;
 }
 
+unsigned
+coapb_half_open(struct coapb *c)
+{
+	unsigned n = 0;
+
+	for (struct coapb_sess *s = c ? c->sessions : NULL; s; s = s->next)
+		if (!s->connected && !s->closing)
+			n++;
+	return n;
+}
+
 struct coapb *
 coapb_free(struct coapb *c)
 {

@@ -1097,6 +1097,12 @@ httpb_active(struct httpb *h)
 	return n;
 }
 
+unsigned
+httpb_half_open(struct httpb *h)
+{
+	return h ? h->half_open : 0;
+}
+
 struct httpb *
 httpb_free(struct httpb *h)
 {

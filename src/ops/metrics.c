@@ -240,6 +240,16 @@ render_gauges(const struct mefd *d, FILE *f)
 	if (d->https_cert)
 		fprintf(f, "mefd_sessions_active{listener=\"https-cert\"} %u\n",
 			httpb_active(d->https_cert));
+	fputs("# HELP mefd_sessions_half_open (D)TLS handshakes not completed yet per listener\n"
+	      "# TYPE mefd_sessions_half_open gauge\n", f);
+	if (d->coap)
+		fprintf(f, "mefd_sessions_half_open{listener=\"coap\"} %u\n", coapb_half_open(d->coap));
+	if (d->https_psk)
+		fprintf(f, "mefd_sessions_half_open{listener=\"https-psk\"} %u\n",
+			httpb_half_open(d->https_psk));
+	if (d->https_cert)
+		fprintf(f, "mefd_sessions_half_open{listener=\"https-cert\"} %u\n",
+			httpb_half_open(d->https_cert));
 	fprintf(f, "# HELP mefd_build_info build of the running mefd\n# TYPE mefd_build_info gauge\n"
 		   "mefd_build_info{version=\"%s\"} 1\n", MEFD_VERSION);
 }

@@ -501,3 +501,32 @@ def test_unit_exposure(tmp_path):
     (tmp_path / "mefd.service").write_text(text)
     assert "AmbientCapabilities=CAP_NET_BIND_SERVICE" in text
     assert exposure(tmp_path / "mefd.service") <= 1.5
+
+
+def test_half_open_gauge(mefd_factory):
+    """mefd_sessions_half_open counts handshakes that have not completed:
+    a stalled ClientHello on the HTTPS PSK port shows up, and goes away."""
+    import socket
+    d = ops_daemon(mefd_factory)
+    key = 'mefd_sessions_half_open{listener="https-psk"}'
+    before, _ = scrape(d.mport)
+    assert before.get(key) == 0, before
+    s = socket.create_connection((harness.HOST, d.ports["https_psk"]), timeout=3)
+    s.sendall(b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03")   # a ClientHello, cut short
+    try:
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            during, _ = scrape(d.mport)
+            if during.get(key) == 1:
+                break
+            time.sleep(0.1)
+        assert during.get(key) == 1, during
+    finally:
+        s.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        after, _ = scrape(d.mport)
+        if after.get(key) == 0:
+            break
+        time.sleep(0.1)
+    assert after.get(key) == 0, after
