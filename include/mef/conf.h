@@ -63,6 +63,7 @@ struct mef_conf {
 	char *ca_upstream_certificate; /* RA mode: our client certificate towards upstream */
 	char *ca_upstream_key;       /* its key, mode 0600 */
 	char *ca_upstream_ca;        /* CA bundle that verifies the upstream server */
+	char *ca_crl_path;           /* URL path of the CRL on the HTTPS listeners */
 	char *ca_ra_clients;         /* client IDs acting as registration authorities (any one SAN) */
 
 	/* [log] */

@@ -99,6 +99,8 @@ static const struct conf_key conf_keys[] = {
 	 "RA mode: its PEM private key, mode 0600"},
 	{"ca", "upstream_ca", CT_FILE, F(ca_upstream_ca), 0, NULL, false, 0, 0,
 	 "RA mode: PEM CA bundle that verifies the upstream server"},
+	{"ca", "crl_path", CT_STRING, F(ca_crl_path), 0, "/crl.der", false, 0, 0,
+	 "URL path at which the HTTPS listeners serve the CRL (DER)"},
 	{"ca", "ra_clients", CT_STRING, F(ca_ra_clients), 0, NULL, false, 0, 0,
 	 "client IDs (comma-separated) that may enrol any one SAN, as an RA"},
 	{"log", "level", CT_LOG_LEVEL, F(log_level), 0, "info", false, 0, 0,

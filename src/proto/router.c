@@ -32,7 +32,7 @@ enum route_auth {
 };
 
 struct route {
-	const char *pattern; /* segments separated by '/', "*" matches one segment */
+	const char *pattern; /* segments separated by '/', "*" matches one; NULL: [ca] crl_path */
 	enum mef_op op;
 	proc_fn fn;
 	enum route_auth auth;
@@ -56,7 +56,7 @@ static const struct route routes[] = {
 	{"/est/sen", MEF_OP_CREATE, proc_est_enroll, AUTH_ANY, true, NULL},
 	{"/est/sren", MEF_OP_CREATE, proc_est_reenroll, AUTH_CERT_ONLY, true, NULL},
 	{"/est/skg", MEF_OP_CREATE, proc_est_serverkeygen, AUTH_ANY, true, NULL},
-	{"/crl.der", MEF_OP_RETRIEVE, proc_est_crl, AUTH_ANY, false, NULL},
+	{NULL /* [ca] crl_path */, MEF_OP_RETRIEVE, proc_est_crl, AUTH_ANY, false, NULL},
 	/* Mmef (mef/mmef.h): the procedure checks ownership / target lists (decisions §3) */
 	{"/mef", MEF_OP_CREATE, proc_mmef_create, AUTH_ANY, true, NULL},
 	{"/mef/*", MEF_OP_RETRIEVE, proc_mmef_retrieve, AUTH_ANY, false, NULL},
@@ -131,12 +131,14 @@ auth_allows(enum route_auth a, const struct mef_peer *peer)
 }
 
 static const struct route *
-route_find(const struct mef_req *req, const struct path_segs *segs, const char **params,
-	   size_t *n_params, bool *ret_path_known)
+route_find(const struct mefd *d, const struct mef_req *req, const struct path_segs *segs,
+	   const char **params, size_t *n_params, bool *ret_path_known)
 {
 	*ret_path_known = false;
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (!route_match(routes[i].pattern, segs, params, n_params))
+		const char *pattern = routes[i].pattern ? routes[i].pattern : d->conf->ca_crl_path;
+
+		if (!pattern || !route_match(pattern, segs, params, n_params))
 			continue;
 		*ret_path_known = true;
 		if (routes[i].op == req->op)
@@ -201,7 +203,7 @@ router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 		proc_error(resp, RSC_NOT_FOUND, "malformed path");
 		return;
 	}
-	rt = route_find(req, &segs, params, &n_params, &known);
+	rt = route_find(d, req, &segs, params, &n_params, &known);
 	if (!rt) {
 		proc_error(resp, known ? RSC_OPERATION_NOT_ALLOWED : RSC_NOT_FOUND,
 			   known ? "operation not allowed on this resource" : "no such resource");

@@ -436,3 +436,20 @@ def test_mefctl_ca_init_name_constraints(mefd, tmp_path):
     # never overwrites
     cp = harness.run([harness.MEFCTL, "-c", conf, "ca", "init", tmp_path / "newca"])
     assert cp.returncode == 2
+
+
+def test_crl_at_configured_path(mefd_factory, tmp_path):
+    """[ca] crl_path moves the CRL; the default path is then unknown (4004)."""
+    d = mefd_factory(start=False, extra="[ca]\ncrl_path = /pki/mef.crl\n")
+    psk = "00112233445566778899aabbccddeeff"
+    d.add_psk_client("crl-reader", "crl-reader@est.example.com", psk)
+    d.start()
+    kw = {"psk_identity": "crl-reader@est.example.com", "psk": psk}
+    r = harness.https_s_client(d.ports["https_psk"], path="/pki/mef.crl", **kw)
+    assert r.status == 200 and r.headers["content-type"] == "application/pkix-crl", r
+    crl = tmp_path / "moved.crl"
+    crl.write_bytes(r.body)
+    assert ossl("crl", "-inform", "DER", "-in", crl, "-noout", "-CAfile", d.pki.ca.crt,
+                check=False).returncode == 0
+    r = harness.https_s_client(d.ports["https_psk"], path="/crl.der", **kw)
+    assert r.status == 404 and r.rsc == 4004, r
