@@ -9,6 +9,7 @@
 #include <coap3/coap.h>
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,14 @@ main(int argc, char **argv)
 	a.size = sizeof(a.addr.sin);
 	if (!coap_new_endpoint(ctx, &a, COAP_PROTO_DTLS) || !coap_new_endpoint(ctx, &a, COAP_PROTO_TLS))
 		return 1;
+	/* the same listen backlog as mefd (coapb_raise_backlog): libcoap's 5 drops SYNs under load */
+	for (int fd = 3; fd < 256; fd++) {
+		int on = 0;
+		socklen_t ol = sizeof(on);
+
+		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &ol) == 0 && on)
+			listen(fd, SOMAXCONN);
+	}
 	r = coap_resource_unknown_init2(answer, 0);
 	coap_register_request_handler(r, COAP_REQUEST_GET, answer);
 	coap_register_request_handler(r, COAP_REQUEST_POST, answer);
