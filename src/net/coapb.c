@@ -427,6 +427,9 @@ coapb_event(coap_session_t *session, const coap_event_t event)
 			coapb_sess_closed(s);
 		break;
 	case COAP_EVENT_SERVER_SESSION_DEL:
+		/* a TLS handshake that fails inside libcoap's accept ends with this event alone */
+		if (s && !s->connected)
+			coapb_refused(s, "handshake failed (TLS error: wrong key?) or abandoned");
 		if (s)
 			coapb_sess_free(s);
 		break;
