@@ -423,6 +423,13 @@ coapb_event(coap_session_t *session, const coap_event_t event)
 	case COAP_EVENT_TCP_FAILED:
 	case COAP_EVENT_SESSION_CLOSED:
 	case COAP_EVENT_SESSION_FAILED:
+		/*
+		 * libcoap reports some TLS failures (a Finished that does not
+		 * decrypt: a wrong PSK) only by closing the session, without
+		 * DTLS_ERROR: a handshake that ends unfinished is a refusal.
+		 */
+		if (s && !s->connected)
+			coapb_refused(s, "handshake failed (TLS error: wrong key?) or abandoned");
 		if (s)
 			coapb_sess_closed(s);
 		break;
