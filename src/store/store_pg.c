@@ -399,16 +399,42 @@ migrate_init(struct store *s)
 	return pg_end(s, r);
 }
 
+/* 1 when the database has no schema_version table yet (never started), 0 if it has, or MEF_E*. */
+static int
+schema_absent(struct store *s)
+{
+	PGresult *res;
+	int r = pg_query(s, &res,
+			 "SELECT CASE WHEN to_regclass('schema_version') IS NULL THEN 1 ELSE 0 END", "");
+
+	if (r < 0)
+		return r;
+	r = PQntuples(res) == 1 ? (int)pg_int(res, 0, 0) : MEF_ESTORE;
+	PQclear(res);
+	return r;
+}
+
 static int
 migrate(struct store *s, bool readonly)
 {
 	int v, r;
 
-	if (!readonly && (r = migrate_init(s)) < 0)
+	if (readonly) {
+		/*
+		 * --check-config: an empty database gets its schema at the first
+		 * start, an older one is migrated then; only a newer one is wrong.
+		 */
+		if ((r = schema_absent(s)) != 0)
+			return r > 0 ? 0 : r;
+		if ((r = schema_version(s, &v)) < 0)
+			return r;
+		return v > N_MIGRATIONS ? MEF_ESTORE : 0;
+	}
+	if ((r = migrate_init(s)) < 0)
 		return r;
 	if ((r = schema_version(s, &v)) < 0)
 		return r;
-	if (v > N_MIGRATIONS || (readonly && v != N_MIGRATIONS))
+	if (v > N_MIGRATIONS)
 		return MEF_ESTORE;
 	for (; v < N_MIGRATIONS; v++)
 		if ((r = migrate_step(s, v + 1)) < 0)

@@ -39,6 +39,8 @@ def bench():
     return BENCH
 
 
+@pytest.mark.skipif(os.environ.get("MEFD_STORE") == "postgresql",
+                    reason="reads the SQLite file; test_pg.py has the PostgreSQL SIGKILL storm")
 def test_answered_ke_survive_sigkill(mefctl, pki, tmp_path, bench):
     m = harness.Mefd(tmp_path / "m", pki, extra=LIMITS)
     m.start()
