@@ -470,6 +470,13 @@ coapb_sweep(struct loop *l, void *ctx)
 		s->psk = secret_free(s->psk);
 		coap_session_disconnected(s->session, COAP_NACK_TLS_FAILED);
 	}
+	/*
+	 * libcoap releases idle and stalled sessions (session_timeout) only
+	 * inside coap_io_process, which otherwise runs when one of its fds
+	 * fires: a quiet server would keep stalled TCP handshakes for ever.
+	 */
+	ERR_clear_error();
+	coap_io_process(c->ctx, COAP_IO_NO_WAIT);
 }
 
 /* After each loop wake: close the sessions refused at handshake end. */

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "mef/err.h"
@@ -72,6 +73,8 @@ struct httpb {
 	struct httpb_inst *cur;
 	struct httpb_inst *draining[HTTPB_MAX_DRAINING];
 	unsigned half_open;         /* handshakes not yet established, all instances */
+	struct httpb_conn *ho_list; /* those handshakes, oldest last (httpb_sweep) */
+	uint64_t last_sweep_ms;
 	bool hooks;
 };
 
@@ -86,6 +89,9 @@ struct httpb_conn {
 	bool refused;    /* refusal already counted and logged */
 	bool held;       /* suspended, on inst->held */
 	struct httpb_conn *next_held;
+	uint64_t born_ms;               /* accepted at, for the half-open sweep */
+	struct httpb_conn *ho_next;     /* on httpb.ho_list while half_open */
+	struct httpb_conn **ho_pprev;
 };
 
 /* Per HTTP request (MHD's con_cls), created by the URI callback. */
@@ -153,6 +159,35 @@ httpb_conn_settled(struct httpb_conn *hc)
 	if (hc->half_open) {
 		hc->half_open = false;
 		hc->inst->h->half_open--;
+		*hc->ho_pprev = hc->ho_next;
+		if (hc->ho_next)
+			hc->ho_next->ho_pprev = hc->ho_pprev;
+	}
+}
+
+/*
+ * MHD 0.9.75 applies the connection timeout only once the TLS handshake
+ * has made progress: a client that stalls inside its first record keeps
+ * its connection for 10-16 s whatever [limits] handshake_timeout says.
+ * Once a second, half-open connections older than that are shut down;
+ * MHD sees the closed socket and frees them.
+ */
+static void
+httpb_sweep(struct httpb *h)
+{
+	uint64_t now = loop_now_ms(), limit = h->d->conf->handshake_timeout * 1000ull;
+
+	if (now - h->last_sweep_ms < 1000)
+		return;
+	h->last_sweep_ms = now;
+	for (struct httpb_conn *hc = h->ho_list; hc; hc = hc->ho_next) {
+		const union MHD_ConnectionInfo *ci;
+
+		if (now - hc->born_ms < limit)
+			continue;
+		ci = MHD_get_connection_info(hc->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci != NULL && ci->connect_fd >= 0)
+			(void)shutdown(ci->connect_fd, SHUT_RDWR);
 	}
 }
 
@@ -321,6 +356,12 @@ httpb_conn_open(struct httpb_inst *inst, struct MHD_Connection *c, void **socket
 	hc->c = c;
 	hc->half_open = true;
 	inst->h->half_open++;
+	hc->born_ms = loop_now_ms();
+	hc->ho_next = inst->h->ho_list;
+	if (hc->ho_next)
+		hc->ho_next->ho_pprev = &hc->ho_next;
+	hc->ho_pprev = &inst->h->ho_list;
+	inst->h->ho_list = hc;
 	/* [limits] handshake_timeout until established, session_timeout after */
 	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT,
 				  inst->h->d->conf->handshake_timeout);
@@ -989,6 +1030,7 @@ httpb_after(struct loop *l, void *ctx)
 	struct httpb *h = ctx;
 
 	(void)l;
+	httpb_sweep(h);
 	if (h->cur != NULL)
 		MHD_run(h->cur->mhd);
 	for (size_t i = 0; i < HTTPB_MAX_DRAINING; i++) {
