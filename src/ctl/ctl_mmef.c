@@ -75,6 +75,19 @@ print_rows(json_t *arr, bool as_json, const char *const *cols)
 	return CTL_EXIT_OK;
 }
 
+/* `show NAME --json` prints the one record itself, `list` the array (or text rows). */
+static int
+print_list_or_one(json_t *arr, bool one, bool as_json, const char *const *cols)
+{
+	if (one && as_json) {
+		json_t *first = json_incref(json_array_get(arr, 0));
+
+		json_decref(arr);
+		return ctl_json_print(first);
+	}
+	return print_rows(arr, as_json, cols);
+}
+
 static int
 reg_list_show(struct ctl *c, const struct ctl_args *a, const char *only)
 {
@@ -94,13 +107,7 @@ reg_list_show(struct ctl *c, const struct ctl_args *a, const char *only)
 		json_decref(o.arr);
 		return ctl_fail(MEF_ENOTFOUND, "reg %s", only);
 	}
-	if (only && a->opt[OPT_JSON]) {
-		json_t *one = json_incref(json_array_get(o.arr, 0));
-
-		json_decref(o.arr);
-		return ctl_json_print(one);
-	}
-	return print_rows(o.arr, a->opt[OPT_JSON] != NULL, cols);
+	return print_list_or_one(o.arr, only != NULL, a->opt[OPT_JSON] != NULL, cols);
 }
 
 int
@@ -158,13 +165,7 @@ key_list_show(struct ctl *c, const struct ctl_args *a, const char *only)
 		json_decref(o.arr);
 		return ctl_fail(r < 0 ? r : MEF_ENOTFOUND, "keyreg %s", only ? only : "list");
 	}
-	if (only && a->opt[OPT_JSON]) {
-		json_t *one = json_incref(json_array_get(o.arr, 0));
-
-		json_decref(o.arr);
-		return ctl_json_print(one);
-	}
-	return print_rows(o.arr, a->opt[OPT_JSON] != NULL, cols);
+	return print_list_or_one(o.arr, only != NULL, a->opt[OPT_JSON] != NULL, cols);
 }
 
 int
