@@ -268,6 +268,28 @@ bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 	return bind_text(st, i, v);
 }
 
+/* Binds key to ?1 and steps to the first row: 0 with the row ready, MEF_ENOTFOUND or MEF_E*. */
+static int
+sq_row_by_key(struct store_sq *q, sqlite3_stmt *st, const char *key)
+{
+	if (bind_text(st, 1, key)) {
+		sq_release(st);
+		return MEF_ESTORE;
+	}
+	return sq_row(q, st);
+}
+
+/* Binds key to ?1 and runs a statement that returns no row. */
+static int
+sq_run_by_key(struct store_sq *q, sqlite3_stmt *st, const char *key)
+{
+	if (bind_text(st, 1, key)) {
+		sq_release(st);
+		return MEF_ESTORE;
+	}
+	return sq_run(q, st);
+}
+
 static int
 bind_int(sqlite3_stmt *st, int i, int64_t v)
 {
@@ -617,11 +639,7 @@ client_query(struct store_sq *q, enum stmt which, const char *key, struct client
 	struct store_blob blob = { 0 };
 	int r;
 
-	if (bind_text(st, 1, key)) {
-		sq_release(st);
-		return MEF_ESTORE;
-	}
-	if ((r = sq_row(q, st)) < 0)
+	if ((r = sq_row_by_key(q, st, key)) < 0)
 		return r;
 	client_from_row(st, &c);
 	r = targets_load(q, ST_CTARGET_LIST, c.id, c.targets, &c.n_targets);
@@ -701,11 +719,7 @@ sq_member_set_disabled(struct store *s, const char *id, bool disabled)
 	struct store_sq *q = sq(s);
 	sqlite3_stmt *st = q->st[disabled ? ST_MEMBER_INSERT : ST_MEMBER_DELETE];
 
-	if (bind_text(st, 1, id)) {
-		sq_release(st);
-		return MEF_ESTORE;
-	}
-	return sq_run(q, st);
+	return sq_run_by_key(q, st, id);
 }
 
 static int
@@ -715,11 +729,7 @@ sq_member_is_disabled(struct store *s, const char *id, bool *ret)
 	sqlite3_stmt *st = q->st[ST_MEMBER_GET];
 	int r;
 
-	if (bind_text(st, 1, id)) {
-		sq_release(st);
-		return MEF_ESTORE;
-	}
-	r = sq_row(q, st);
+	r = sq_row_by_key(q, st, id);
 	if (r == 0)
 		sq_release(st);
 	if (r < 0 && r != MEF_ENOTFOUND)
@@ -776,11 +786,7 @@ group_query(struct store_sq *q, enum stmt which, const char *key, struct group_r
 	struct store_blob blob = { 0 };
 	int r;
 
-	if (bind_text(st, 1, key)) {
-		sq_release(st);
-		return MEF_ESTORE;
-	}
-	if ((r = sq_row(q, st)) < 0)
+	if ((r = sq_row_by_key(q, st, key)) < 0)
 		return r;
 	group_from_row(st, &g);
 	r = targets_load(q, ST_GTARGET_LIST, g.name, g.targets, &g.n_targets);
@@ -815,11 +821,7 @@ sq_group_remove(struct store *s, const char *name)
 	sqlite3_stmt *st = q->st[ST_GROUP_DELETE];
 	int r;
 
-	if (bind_text(st, 1, name)) {
-		sq_release(st);
-		return MEF_ESTORE;
-	}
-	if ((r = sq_run(q, st)) < 0)
+	if ((r = sq_run_by_key(q, st, name)) < 0)
 		return r;
 	return sqlite3_changes(q->db) == 0 ? MEF_ENOTFOUND : 0;
 }
@@ -885,11 +887,7 @@ sq_ke_get(struct store *s, const char *keid, struct ke_rec *ret, struct store_bl
 	struct ke_rec k;
 	int r;
 
-	if (bind_text(st, 1, keid)) {
-		sq_release(st);
-		return MEF_ESTORE;
-	}
-	if ((r = sq_row(q, st)) < 0)
+	if ((r = sq_row_by_key(q, st, keid)) < 0)
 		return r;
 	ke_from_row(st, &k);
 	if (ret_ke)
@@ -934,11 +932,7 @@ sq_ke_revoke(struct store *s, const char *keid)
 	sqlite3_stmt *st = q->st[ST_KE_REVOKE];
 	int r;
 
-	if (bind_text(st, 1, keid)) {
-		sq_release(st);
-		return MEF_ESTORE;
-	}
-	if ((r = sq_run(q, st)) < 0)
+	if ((r = sq_run_by_key(q, st, keid)) < 0)
 		return r;
 	return sqlite3_changes(q->db) == 0 ? MEF_ENOTFOUND : 0;
 }
