@@ -81,6 +81,7 @@ struct coapb_held {
 	coap_resource_t *r;
 	coap_pdu_t *in;          /* a duplicate of the request */
 	coap_string_t *query;    /* a copy, or NULL */
+	coap_mid_t mid;          /* the request's: a CON is answered by ACK with it */
 };
 
 /* Copies for the request being handled: struct mef_req points into these. */
@@ -732,12 +733,13 @@ coapb_respond(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 static void coapb_release_held(void *ctx);
 
 /*
- * Group commit (docs/performance.md): on CoAP over TLS a request without a
- * body whose session Ke is still queued is answered after the commit, so
- * the loop goes on instead of waiting for the disk; on a reliable transport
- * the later answer looks the same to the client. Over DTLS it would become
- * a separate response (empty ACK first), which some clients mishandle: DTLS
- * requests still wait (router_dispatch).
+ * Group commit (docs/performance.md): a request without a body whose
+ * session Ke is still queued is answered after the commit, so the loop goes
+ * on instead of waiting for the disk. Over DTLS the answer to a CON is still
+ * piggy-backed: libcoap is told to send nothing now (a NON with no code),
+ * and the ACK carrying the request's message ID goes out after the commit,
+ * a few milliseconds later, well inside the client's ACK_TIMEOUT. A
+ * retransmission of a request already held is dropped, not answered twice.
  */
 static bool
 coapb_hold(struct coapb_sess *s, coap_resource_t *r, coap_session_t *session,
@@ -747,10 +749,15 @@ coapb_hold(struct coapb_sess *s, coap_resource_t *r, coap_session_t *session,
 	coap_bin_const_t tok = coap_pdu_get_token(in);
 	struct coapb_held *h;
 
-	if (!c->d->kebatch || coap_session_get_proto(session) != COAP_PROTO_TLS ||
-	    !(h = calloc(1, sizeof(*h))))
+	if (!c->d->kebatch)
+		return false;
+	for (h = c->held; h; h = h->next)
+		if (h->session == session && h->mid == coap_pdu_get_mid(in))
+			return true;
+	if (!(h = calloc(1, sizeof(*h))))
 		return false;
 	h->in = coap_pdu_duplicate(in, session, tok.length, tok.s, NULL);
+	h->mid = coap_pdu_get_mid(in); /* the duplicate has a fresh one */
 	h->query = query ? coap_new_string(query->length) : NULL;
 	if (!h->in || (query && !h->query) ||
 	    !kebatch_defer(c->d->kebatch, s->peer.keid, coapb_release_held, c)) {
@@ -793,12 +800,14 @@ coapb_release_held(void *ctx)
 		struct coapb_held *next = h->next;
 		coap_bin_const_t tok = coap_pdu_get_token(h->in);
 		coap_pdu_type_t t = coap_pdu_get_type(h->in) == COAP_MESSAGE_NON ? COAP_MESSAGE_NON
-										 : COAP_MESSAGE_CON;
+										 : COAP_MESSAGE_ACK;
 		coap_pdu_t *out = NULL;
 
 		if (coap_session_get_state(h->session) == COAP_SESSION_STATE_ESTABLISHED &&
 		    coap_session_get_app_data(h->session))
-			out = coap_pdu_init(t, 0, coap_new_message_id(h->session),
+			out = coap_pdu_init(t, 0,
+					    t == COAP_MESSAGE_ACK ? h->mid
+								  : coap_new_message_id(h->session),
 					    coap_session_max_pdu_size(h->session));
 		if (out && coap_add_token(out, tok.length, tok.s)) {
 			coapb_answer(h->r, h->session, h->in, h->query, out, false);
@@ -843,8 +852,10 @@ coapb_answer(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 		coap_pdu_set_code(out, (coap_pdu_code_t)COAP_RESPONSE_CODE(code));
 		return;
 	}
-	if (may_hold && total == 0 && coapb_hold(s, r, session, in, query))
+	if (may_hold && total == 0 && coapb_hold(s, r, session, in, query)) {
+		coap_pdu_set_type(out, COAP_MESSAGE_NON); /* with no code: libcoap sends nothing */
 		return;
+	}
 	req.body = data;
 	req.body_len = len;
 	req.peer = &s->peer;

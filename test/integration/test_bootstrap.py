@@ -172,6 +172,28 @@ def test_every_handshake_yields_a_new_ke(mefd):
     assert all(not k["revoked"] for k in got)
 
 
+def test_dtls_answer_piggybacked_after_commit(mefd):
+    """Group commit (docs/performance.md): the first request of a DTLS session
+    waits for its Ke's commit, yet coap-client gets ONE piggy-backed answer,
+    an ACK with the request's message ID: no empty ACK, no separate CON
+    response, no retransmission, and the Ke is stored before the answer."""
+    cid = uniq("pb")
+    ident = cid + "@devices.example.com"
+    ascii_key, key_hex = new_psk()
+    mefd.add_psk_client(cid, ident, key_hex)
+    for _ in range(6):
+        before = u.keids(mefd)
+        r = harness.coap_client(f"coaps://{harness.HOST}:{mefd.ports['coap']}/mef", "get",
+                                psk_user=ident, psk_ascii=ascii_key)
+        dump = r.out + "\n" + r.err
+        req = re.findall(r"^v:1 t:CON c:GET i:([0-9a-f]{4}) ", dump, re.M)
+        resp = re.findall(r"^v:1 t:(\w+) c:(\d\.\d\d) i:([0-9a-f]{4}) ", dump, re.M)
+        assert len(req) == 1, "request sent more than once (retransmitted):\n" + dump
+        assert resp == [("ACK", "2.05", req[0])], dump
+        assert "retransmission" not in dump
+        assert u.wait_new_kes(mefd, before, n=1, client=cid)
+
+
 def test_secrets_only_with_show_secrets(mefd):
     cid, ident, key_hex = psk_client(mefd)
     r = harness.s_client(mefd.ports["https_psk"], "tls1_2", psk_identity=ident, psk=key_hex,
