@@ -7,6 +7,7 @@ bare, ...), medians of 3, printed as ONE table with the ratio mefd/bare.
 Bounded: each run is BENCH_SECS seconds (default 1.5), whole run < 5 min.
   bench/run.py                 the table (also build-bench/results.json)
   bench/run.py --only NAME [--perf FILE]   one scenario, mefd only (perf record -g)
+  bench/run.py --rows A,B      only the rows whose name contains A or B, with their baselines
   bench/run.py --scale         empty store vs 1,000,000 Ke / 100,000 clients (BENCH_KE, BENCH_CLIENTS)
   bench/run.py --idle N        RSS of N idle DTLS sessions, mefd vs bare_coap
   bench/run.py --compare BIN   PSK rows: mefd binary BIN (before) vs build/mefd (after)"""
@@ -187,14 +188,31 @@ class Bare:
             pr.wait(5)
 
 
-def run_bench(args, secs=SECS, conc=CONC):
+def cpu_ticks(pids):
+    """utime+stime of the server processes (all threads), in clock ticks."""
+    total = 0
+    for pid in pids:
+        try:
+            f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12])
+        except OSError:
+            pass
+    return total
+
+
+def run_bench(args, secs=SECS, conc=CONC, pids=()):
+    c0 = cpu_ticks(pids)
     cp = subprocess.run([str(BENCH), "-t", str(secs), "-c", str(conc), *map(str, args)],
                         capture_output=True, text=True, timeout=60 + secs)
+    c1 = cpu_ticks(pids)
     m = dict(re.findall(r"(\w+)=([\d.]+)", cp.stdout))
     if not m:
-        return {"ok": 0, "fail": 0, "rate": 0.0, "p50_ms": 0.0, "p99_ms": 0.0,
+        return {"ok": 0, "fail": 0, "rate": 0.0, "p50_ms": 0.0, "p99_ms": 0.0, "cpu_us": 0.0,
                 "err": cp.stderr[-300:]}
-    return {k: float(v) for k, v in m.items()}
+    r = {k: float(v) for k, v in m.items()}
+    # server CPU per answered request: the cost that does not depend on latency
+    r["cpu_us"] = (c1 - c0) * 1e6 / os.sysconf("SC_CLK_TCK") / r["ok"] if r.get("ok") else 0.0
+    return r
 
 
 def grp(ident="b%lu@bench.example.com"):
@@ -302,30 +320,35 @@ def machine():
 
 
 def table(rows):
+    """Rates and their ratio; then server CPU per request (mefd and bare, in microseconds)."""
     lines = [f"| {'scenario':<36} | {'mefd /s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | "
-             f"{'bare /s':>8} | {'ratio':>5} | {'fail':>4} |",
-             "|" + "|".join("-" * w for w in (38, 10, 9, 9, 10, 7, 6)) + "|"]
+             f"{'bare /s':>8} | {'ratio':>5} | {'fail':>4} | {'cpu us':>6} | {'bare us':>7} |",
+             "|" + "|".join("-" * w for w in (38, 10, 9, 9, 10, 7, 6, 8, 9)) + "|"]
     for r in rows:
         ratio = r["rate"] / r["bare"] if r["bare"] else 0
         lines.append(f"| {r['name']:<36} | {r['rate']:>8.0f} | {r['p50']:>7.2f} | "
-                     f"{r['p99']:>7.2f} | {r['bare']:>8.0f} | {ratio:>5.2f} | {r['fail']:>4.0f} |")
+                     f"{r['p99']:>7.2f} | {r['bare']:>8.0f} | {ratio:>5.2f} | {r['fail']:>4.0f} | "
+                     f"{r.get('cpu', 0):>6.0f} | {r.get('bare_cpu', 0):>7.0f} |")
     return "\n".join(lines)
 
 
-def measure(scen, only=None):
+def measure(scen, only=None, rows_like=None, mpids=(), bpids=()):
     rows = []
     for name, margs, bargs in scen:
         if only and only.lower() not in name.lower():
             continue
+        if rows_like and not any(x.lower() in name.lower() for x in rows_like):
+            continue
         ms, bs = [], []
         for _ in range(1 if only else 3):
-            ms.append(run_bench(margs))
+            ms.append(run_bench(margs, pids=mpids))
             if not only:
-                bs.append(run_bench(bargs))
+                bs.append(run_bench(bargs, pids=bpids))
         med = lambda xs, k: statistics.median(x[k] for x in xs) if xs else 0.0  # noqa: E731
         rows.append({"name": name, "rate": med(ms, "rate"), "p50": med(ms, "p50_ms"),
                      "p99": med(ms, "p99_ms"), "bare": med(bs, "rate"),
-                     "fail": sum(x["fail"] for x in ms), "runs": ms, "bare_runs": bs})
+                     "fail": sum(x["fail"] for x in ms), "runs": ms, "bare_runs": bs,
+                     "cpu": med(ms, "cpu_us"), "bare_cpu": med(bs, "cpu_us")})
         if ms[0].get("err"):
             print(f"bench: {name}: {ms[0]['err']}", file=sys.stderr)
     return rows
@@ -494,6 +517,7 @@ def main():
                     int(os.environ.get("BENCH_KE", "1000000"))))
         return
     only = args[args.index("--only") + 1] if "--only" in args else None
+    rows_like = args[args.index("--rows") + 1].split(",") if "--rows" in args else None
     with tempfile.TemporaryDirectory(prefix="mefd-bench.") as t:
         t = Path(t)
         (t / "pki").mkdir()
@@ -512,7 +536,7 @@ def main():
                                          args[args.index("--perf") + 1], "-p", str(m.proc.pid)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(0.5)
-            rows = measure(scen, only)
+            rows = measure(scen, only, rows_like, [m.proc.pid], [x.pid for x in b.procs])
             if perf:
                 perf.send_signal(signal.SIGINT)
                 perf.wait(30)
@@ -521,7 +545,7 @@ def main():
             m.stop()
     print(machine())
     print(table(rows))
-    if not only:
+    if not only and not rows_like:
         ec = ecdsa_ceiling()
         est = next((r for r in rows if r["name"].startswith("EST")), None)
         https = next((r for r in rows if r["name"] == "PSK bootstrap HTTPS TLS 1.3"), None)
