@@ -72,6 +72,10 @@ struct coapb {
 	void (*coap_info_cb)(const SSL *ssl, int where, int ret); /* libcoap's, chained */
 	int sweep_timer;            /* loop timer id of coapb_sweep, -1 if none */
 	struct coapb_held *held;    /* requests answered after their Ke's commit */
+	struct {                    /* libcoap's SSL_CTXs that carry our suites (coapb_tls_setup) */
+		const SSL_CTX *ctx;
+		int n_ciphers;
+	} suites[2];
 };
 
 /* A request whose session Ke is not on disk yet: answered separately after the commit. */
@@ -960,18 +964,64 @@ static const char coapb_suites13[] =
 	"TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_CCM_SHA256:"
 	"TLS_AES_256_GCM_SHA384";
 
+/*
+ * Parsing the cipher strings costs about a tenth of a PSK handshake's CPU
+ * (perf, docs/performance.md), so they are also put on libcoap's SSL_CTX,
+ * once, and a session created from it inherits them. A session is trusted
+ * to have inherited only if its floor and its number of suites match what
+ * the context got; anything else (a session created before, another
+ * context) is set up in full as before.
+ */
+static bool
+coapb_suites_inherited(const struct coapb *c, SSL *ssl, int floor)
+{
+	const SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+
+	for (size_t i = 0; c && i < sizeof(c->suites) / sizeof(c->suites[0]); i++)
+		if (c->suites[i].ctx == ctx)
+			return SSL_get_min_proto_version(ssl) == floor &&
+			       sk_SSL_CIPHER_num(SSL_get_ciphers(ssl)) == c->suites[i].n_ciphers;
+	return false;
+}
+
+static void
+coapb_suites_on_ctx(struct coapb *c, SSL *ssl, int floor)
+{
+	SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+
+	for (size_t i = 0; c && i < sizeof(c->suites) / sizeof(c->suites[0]); i++) {
+		if (c->suites[i].ctx && c->suites[i].ctx != ctx)
+			continue;
+		if (SSL_CTX_set_min_proto_version(ctx, floor) &&
+		    SSL_CTX_set_cipher_list(ctx, coapb_ciphers) &&
+		    SSL_CTX_set_ciphersuites(ctx, coapb_suites13)) {
+			c->suites[i].ctx = ctx;
+			c->suites[i].n_ciphers = sk_SSL_CIPHER_num(SSL_CTX_get_ciphers(ctx));
+		}
+		ERR_clear_error();
+		return;
+	}
+}
+
 static int
 coapb_tls_setup(void *tls, coap_dtls_pki_t *setup)
 {
+	struct coapb *c = setup ? setup->cn_call_back_arg : NULL;
 	SSL *ssl = tls;
+	int floor;
 
 	ERR_clear_error(); /* see coapb_io() */
 	if (!ssl)
 		return 1;
-	coapb_chain_info_cb(setup ? setup->cn_call_back_arg : NULL, ssl);
-	if (!SSL_set_min_proto_version(ssl, SSL_is_dtls(ssl) ? DTLS1_2_VERSION : TLS1_2_VERSION) ||
-	    !SSL_set_cipher_list(ssl, coapb_ciphers) || !SSL_set_ciphersuites(ssl, coapb_suites13))
-		return 0;
+	coapb_chain_info_cb(c, ssl);
+	floor = SSL_is_dtls(ssl) ? DTLS1_2_VERSION : TLS1_2_VERSION;
+	if (!coapb_suites_inherited(c, ssl, floor)) {
+		if (!SSL_set_min_proto_version(ssl, floor) ||
+		    !SSL_set_cipher_list(ssl, coapb_ciphers) ||
+		    !SSL_set_ciphersuites(ssl, coapb_suites13))
+			return 0;
+		coapb_suites_on_ctx(c, ssl, floor);
+	}
 	SSL_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
 	/*
 	 * No resumption: a resumed session skips the PSK callback (no identity)

@@ -182,6 +182,23 @@ def test_old_protocols_refused(mefd, pki, listener, proto):
     assert not t.ok, t.out[-500:]
 
 
+@pytest.mark.parametrize("proto", ["dtls1_2", "tls1_2"])
+def test_coap_suites_hold_after_many_sessions(mefd, proto):
+    """The CoAP listener puts its suites on libcoap's SSL_CTX once and later
+    sessions inherit them (docs/performance.md): after a good handshake, a
+    suite outside decisions §2 (PSK-AES256-CBC-SHA) and TLS 1.1 are still
+    refused, and a mandatory suite still works."""
+    kw = psk_kw(mefd.enrolees)
+    good = "PSK-AES128-CCM8" if proto == "dtls1_2" else "PSK-AES128-CBC-SHA256"
+    for _ in range(3):
+        assert s_client(mefd.ports["coap"], proto, cipher=good, **kw).ok
+    assert not s_client(mefd.ports["coap"], proto, cipher="PSK-AES256-CBC-SHA", timeout=4,
+                        **kw).ok
+    if proto == "tls1_2":
+        assert not s_client(mefd.ports["coap"], "tls1_1", timeout=4, **kw).ok
+    assert s_client(mefd.ports["coap"], proto, cipher=good, **kw).ok
+
+
 # ---------------------------------------------------------------- refusals
 
 def _psk_attempt(mefd, listener, identity, key_hex):
