@@ -37,7 +37,7 @@ answer(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *in, const coap_s
 	coap_add_data(out, sizeof(body) - 1, body);
 }
 
-/* mefd's coapb_tls_setup, verbatim in effect: same floor, suites, no tickets, id context. */
+/* mefd's coapb_tls_setup in effect: same floor, suites, no tickets, id context. */
 static int
 tls_setup(void *tls, coap_dtls_pki_t *setup)
 {
@@ -55,9 +55,19 @@ tls_setup(void *tls, coap_dtls_pki_t *setup)
 	(void)setup;
 	if (!ssl)
 		return 1;
-	if (!SSL_set_min_proto_version(ssl, SSL_is_dtls(ssl) ? DTLS1_2_VERSION : TLS1_2_VERSION) ||
-	    !SSL_set_cipher_list(ssl, ciphers) || !SSL_set_ciphersuites(ssl, suites13))
-		return 0;
+	int floor = SSL_is_dtls(ssl) ? DTLS1_2_VERSION : TLS1_2_VERSION;
+	SSL_CTX *ctx = SSL_get_SSL_CTX(ssl);
+
+	/* like mefd: the suites go on the context once, later sessions inherit them */
+	if (SSL_get_min_proto_version(ssl) != floor ||
+	    SSL_CTX_get_min_proto_version(ctx) != floor) {
+		if (!SSL_set_min_proto_version(ssl, floor) || !SSL_set_cipher_list(ssl, ciphers) ||
+		    !SSL_set_ciphersuites(ssl, suites13))
+			return 0;
+		if (!SSL_CTX_set_cipher_list(ctx, ciphers) || !SSL_CTX_set_ciphersuites(ctx, suites13) ||
+		    !SSL_CTX_set_min_proto_version(ctx, floor))
+			return 0;
+	}
 	SSL_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
 	SSL_set_num_tickets(ssl, 0);
 	SSL_CTX_set_session_cache_mode(SSL_get_SSL_CTX(ssl), SSL_SESS_CACHE_OFF);
