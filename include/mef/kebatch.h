@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Group commit of Enrolment Keys (docs/performance.md). mefd queues each new
- * Ke; a writer thread with its own store connection writes a whole queue in
- * one SQLite transaction (one fsync for many handshakes) while the loop goes
- * on. Durability stays exact because nothing that depends on a queued Ke is
- * answered before it is committed (kebatch_require, kebatch_defer).
+ * Group commit of store rows whose answer can wait (docs/performance.md):
+ * Enrolment Keys and issued certificates. mefd queues each new row; a writer
+ * thread with its own store connection writes a whole queue in one SQLite
+ * transaction (one fsync for many handshakes and enrolments) while the loop
+ * goes on. Durability stays exact because nothing that depends on a queued
+ * row is answered before it is committed (kebatch_require, kebatch_defer).
+ * A row is named by its key: the KeID of a Ke, the serial of a certificate
+ * (the two never collide: a KeID holds an '@', a serial is hex).
  */
 #ifndef MEF_KEBATCH_H
 #define MEF_KEBATCH_H
@@ -38,27 +41,29 @@ struct kebatch *kebatch_free(struct kebatch *b);
 
 /* Queues a copy of k and ke (not yet durable). 0 or MEF_ENOMEM / the commit's error when full. */
 int kebatch_put(struct kebatch *b, const struct ke_rec *k, const struct mef_secret *ke);
+/* Queues a copy of the certificate row c and its DER, key c->serial; as kebatch_put. */
+int kebatch_put_cert(struct kebatch *b, const struct cert_rec *c, const uint8_t *der, size_t len);
 
-/* Blocks until every queued Ke is written. 0, or MEF_ESTORE when some could not be stored. */
+/* Blocks until every queued row is written. 0, or MEF_ESTORE when some could not be stored. */
 int kebatch_sync(struct kebatch *b);
 
-/* 0 when keid is durable (committing the queue first if keid is in it), else MEF_ESTORE. */
-int kebatch_require(struct kebatch *b, const char *keid);
+/* 0 when the row key is durable (committing the queue first if key is in it), else MEF_ESTORE. */
+int kebatch_require(struct kebatch *b, const char *key);
 
 /*
- * Instead of committing keid alone now: when keid is queued, registers
+ * Instead of committing the row key alone now: when key is queued, registers
  * on_commit(ctx) to run after the next commit (kebatch_sync, successful or
  * not) and returns true; the caller holds its answer until then (HTTPS:
- * MHD_suspend_connection). False when keid is not queued (answer now).
+ * MHD_suspend_connection). False when key is not queued (answer now).
  */
-bool kebatch_defer(struct kebatch *b, const char *keid, void (*on_commit)(void *ctx), void *ctx);
+bool kebatch_defer(struct kebatch *b, const char *key, void (*on_commit)(void *ctx), void *ctx);
 /* True when an answer waits for the next commit: commit before the loop sleeps. */
 bool kebatch_waiting(const struct kebatch *b);
 /* Drops every on_commit registered with ctx (its owner is going away). */
 void kebatch_forget(struct kebatch *b, void *ctx);
 
 size_t kebatch_count(const struct kebatch *b);
-/* Age in ms of the oldest Ke not yet handed to the writer (0 when none). */
+/* Age in ms of the oldest row not yet handed to the writer (0 when none). */
 uint64_t kebatch_age_ms(const struct kebatch *b);
 
 #endif

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Group commit of Enrolment Keys on the SQLite store (include/mef/kebatch.h).
- * The loop collects Ke rows in one queue while a writer thread, on its own
- * connection to the same file, commits the previous queue: the ordinary
- * store_ke_put (sealed, one INSERT each) inside one BEGIN IMMEDIATE ...
- * COMMIT, one WAL fsync per batch, and the loop never waits for the disk
- * unless an answer needs a Ke that is not yet on it. The writer signals each
- * finished batch on an eventfd that the loop watches (kebatch_fd).
+ * Group commit of Ke and certificate rows on the SQLite store
+ * (include/mef/kebatch.h). The loop collects rows in one queue while a
+ * writer thread, on its own connection to the same file, commits the
+ * previous queue: the ordinary store_ke_put / store_cert_put (one INSERT
+ * each) inside one BEGIN IMMEDIATE ... COMMIT, one WAL fsync per batch, and
+ * the loop never waits for the disk unless an answer needs a row that is not
+ * yet on it. The writer signals each finished batch on an eventfd that the
+ * loop watches (kebatch_fd).
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -21,15 +22,26 @@
 #include "mef/kebatch.h"
 #include "store_internal.h"
 
-#define KEBATCH_FAILED 64 /* KeIDs whose row could not be written, answered with an error */
+#define KEBATCH_FAILED 64 /* keys of rows that could not be written, answered with an error */
 #define KEBATCH_WAITERS 8 /* owners of held answers (one per HTTPS daemon instance) */
+
+enum row_kind { ROW_KE, ROW_CERT };
+
+/* One queued row: the record and the bytes it owns (wiped and freed in row_done). */
+struct row {
+	enum row_kind kind;
+	union {
+		struct ke_rec ke;
+		struct cert_rec cert;
+	} u;
+	struct mef_secret *blob; /* the Ke, or the certificate DER */
+	bool bad;                /* written by the writer: this row could not be stored */
+};
 
 struct batch {
 	size_t n;
 	uint64_t gen;
-	struct ke_rec k[KEBATCH_MAX];
-	struct mef_secret *ke[KEBATCH_MAX];
-	bool bad[KEBATCH_MAX]; /* written by the writer: this row could not be stored */
+	struct row r[KEBATCH_MAX];
 };
 
 struct kebatch {
@@ -63,6 +75,21 @@ mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+static const char *
+row_key(const struct row *r)
+{
+	return r->kind == ROW_KE ? r->u.ke.keid : r->u.cert.serial;
+}
+
+/* The ordinary store call for this row, on the writer's connection. */
+static int
+row_write(struct store *s, const struct row *r)
+{
+	if (r->kind == ROW_KE)
+		return store_ke_put(s, &r->u.ke, r->blob);
+	return store_cert_put(s, &r->u.cert, r->blob->p, r->blob->len);
+}
+
 /* Writer thread: one transaction for the whole batch; on failure each row alone. */
 static void
 write_batch(struct store *s, struct batch *w)
@@ -70,17 +97,18 @@ write_batch(struct store *s, struct batch *w)
 	sqlite3 *db = store_sqlite_db(s);
 	int r = 0;
 
-	memset(w->bad, 0, sizeof(w->bad));
+	for (size_t i = 0; i < w->n; i++)
+		w->r[i].bad = false;
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		r = MEF_ESTORE;
 	for (size_t i = 0; i < w->n && r == 0; i++)
-		r = store_ke_put(s, &w->k[i], w->ke[i]);
+		r = row_write(s, &w->r[i]);
 	if (r == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
 		return;
 	if (!sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	for (size_t i = 0; i < w->n; i++)
-		w->bad[i] = store_ke_put(s, &w->k[i], w->ke[i]) != 0;
+		w->r[i].bad = row_write(s, &w->r[i]) != 0;
 }
 
 static void *
@@ -148,10 +176,10 @@ finish(struct kebatch *b)
 	size_t o = 0, n;
 
 	for (size_t i = 0; i < w->n; i++) {
-		if (w->bad[i])
+		if (w->r[i].bad)
 			snprintf(b->failed[b->n_failed++ % KEBATCH_FAILED], MEF_KEYID_MAX, "%s",
-				 w->k[i].keid);
-		w->ke[i] = secret_free(w->ke[i]);
+				 row_key(&w->r[i]));
+		w->r[i].blob = secret_free(w->r[i].blob);
 	}
 	w->n = 0;
 	b->done_gen = w->gen;
@@ -234,7 +262,7 @@ kebatch_free(struct kebatch *b)
 	pthread_join(b->th, NULL);
 	for (int q = 0; q < 2; q++)
 		for (size_t i = 0; i < b->q[q].n; i++)
-			secret_free(b->q[q].ke[i]);
+			secret_free(b->q[q].r[i].blob);
 	store_close(b->ws);
 	close(b->efd);
 	pthread_mutex_destroy(&b->mu);
@@ -243,23 +271,49 @@ kebatch_free(struct kebatch *b)
 	return NULL;
 }
 
-int
-kebatch_put(struct kebatch *b, const struct ke_rec *k, const struct mef_secret *ke)
+/* The next free row of the collecting queue, its blob a copy of p (a full queue is written first). */
+static struct row *
+put(struct kebatch *b, enum row_kind kind, const uint8_t *p, size_t len)
 {
 	struct batch *q = &b->q[b->cur];
+	struct row *r;
 
 	if (q->n == KEBATCH_MAX) {
 		wait_done(b);
 		start(b);
 		q = &b->q[b->cur];
 	}
-	if (!(q->ke[q->n] = secret_dup(ke->p, ke->len)))
-		return MEF_ENOMEM;
+	r = &q->r[q->n];
+	if (!(r->blob = secret_dup(p, len)))
+		return NULL;
 	if (q->n == 0) {
 		b->first_ms = mono_ms();
 		q->gen = b->next_gen++;
 	}
-	q->k[q->n++] = *k;
+	r->kind = kind;
+	q->n++;
+	return r;
+}
+
+int
+kebatch_put(struct kebatch *b, const struct ke_rec *k, const struct mef_secret *ke)
+{
+	struct row *r = put(b, ROW_KE, ke->p, ke->len);
+
+	if (!r)
+		return MEF_ENOMEM;
+	r->u.ke = *k;
+	return 0;
+}
+
+int
+kebatch_put_cert(struct kebatch *b, const struct cert_rec *c, const uint8_t *der, size_t len)
+{
+	struct row *r = put(b, ROW_CERT, der, len);
+
+	if (!r)
+		return MEF_ENOMEM;
+	r->u.cert = *c;
 	return 0;
 }
 
@@ -278,24 +332,24 @@ kebatch_sync(struct kebatch *b)
 	return b->n_failed == before ? 0 : MEF_ESTORE;
 }
 
-/* Which queue holds keid: 0 none, 1 collecting, 2 in flight. */
+/* Which queue holds the row key: 0 none, 1 collecting, 2 in flight. */
 static int
-where(const struct kebatch *b, const char *keid)
+where(const struct kebatch *b, const char *key)
 {
 	for (int q = 0; q < 2; q++) {
 		const struct batch *w = &b->q[b->cur ^ q];
 
 		for (size_t i = 0; i < w->n; i++)
-			if (strcmp(w->k[i].keid, keid) == 0)
+			if (strcmp(row_key(&w->r[i]), key) == 0)
 				return q + 1;
 	}
 	return 0;
 }
 
 int
-kebatch_require(struct kebatch *b, const char *keid)
+kebatch_require(struct kebatch *b, const char *key)
 {
-	int w = where(b, keid);
+	int w = where(b, key);
 
 	if (w == 2) {
 		wait_done(b);
@@ -305,19 +359,19 @@ kebatch_require(struct kebatch *b, const char *keid)
 		wait_done(b);
 	}
 	for (size_t i = 0; i < KEBATCH_FAILED && i < b->n_failed; i++)
-		if (strcmp(b->failed[i], keid) == 0)
+		if (strcmp(b->failed[i], key) == 0)
 			return MEF_ESTORE;
 	return 0;
 }
 
 bool
-kebatch_defer(struct kebatch *b, const char *keid, void (*on_commit)(void *ctx), void *ctx)
+kebatch_defer(struct kebatch *b, const char *key, void (*on_commit)(void *ctx), void *ctx)
 {
 	int w;
 	uint64_t gen;
 	size_t i;
 
-	if (!b || !(w = where(b, keid)))
+	if (!b || !(w = where(b, key)))
 		return false;
 	gen = b->q[w == 1 ? b->cur : b->cur ^ 1].gen;
 	for (i = 0; i < b->n_waiters; i++) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Unit tests of the Ke group commit (src/store/sqlite_kebatch.c) on a
- * temporary SQLite file. What reached the disk is counted with a separate
+ * Unit tests of the group commit of Ke and certificate rows
+ * (src/store/sqlite_kebatch.c) on a temporary SQLite file. What reached the disk is counted with a separate
  * plain SQLite connection, independently of the store's code; Ke values are
  * compared with the bytes the test queued.
  */
@@ -69,22 +69,30 @@ teardown(void **state)
 	return 0;
 }
 
-/* Rows in ke, through a connection of its own. */
+/* Rows in a table (ke, certs), through a connection of its own. */
 static int
-rows_on_disk(const char *path)
+count_on_disk(const char *path, const char *table)
 {
+	char sql[64];
 	sqlite3 *db;
 	sqlite3_stmt *st;
 	int n = -1;
 
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
 		return -1;
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM ke", -1, &st, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		n = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return n;
+}
+
+static int
+rows_on_disk(const char *path)
+{
+	return count_on_disk(path, "ke");
 }
 
 static void
@@ -199,6 +207,65 @@ test_failed_row_is_reported(void **state)
 	secret_free(ke);
 }
 
+static void
+make_cert(int i, struct cert_rec *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->serial, sizeof(c->serial), "%032X", i);
+	snprintf(c->client_id, sizeof(c->client_id), "c%d", i);
+	snprintf(c->san, sizeof(c->san), "urn:x-onem2m-mef:client:c%d", i);
+	c->not_before = 1700000000;
+	c->not_after = 1900000000;
+	c->issued = 1700000000;
+}
+
+/*
+ * Certificate rows share the queue with Ke rows: held until their commit,
+ * then on disk with their DER; a duplicate serial fails alone and is
+ * reported by serial (its answer becomes 5000).
+ */
+static void
+test_cert_rows(void **state)
+{
+	struct fx *f = *state;
+	struct mef_secret *ke = secret_new(MEF_KEY_LEN);
+	struct pollfd p = {.fd = kebatch_fd(f->b), .events = POLLIN};
+	const uint8_t der[] = {0x30, 0x03, 0x02, 0x01, 0x07};
+	struct cert_rec c, c2, got;
+	uint8_t *got_der = NULL;
+	size_t got_len = 0;
+	struct ke_rec k;
+	int one = 1;
+
+	released = 0;
+	make_cert(1, &c);
+	make_ke(5, &k, ke);
+	assert_int_equal(kebatch_put(f->b, &k, ke), 0);
+	assert_int_equal(kebatch_put_cert(f->b, &c, der, sizeof(der)), 0);
+	assert_true(kebatch_defer(f->b, c.serial, on_commit, &one));
+	assert_int_equal(count_on_disk(f->path, "certs"), 0);
+	kebatch_kick(f->b);
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	kebatch_on_fd(f->b);
+	assert_int_equal(released, 1);
+	assert_int_equal(count_on_disk(f->path, "certs"), 1);
+	assert_int_equal(rows_on_disk(f->path), 1);
+	assert_int_equal(kebatch_require(f->b, c.serial), 0);
+	assert_int_equal(store_cert_get(f->s, c.serial, &got, &got_der, &got_len), 0);
+	assert_string_equal(got.client_id, "c1");
+	assert_int_equal(got_len, sizeof(der));
+	assert_memory_equal(got_der, der, sizeof(der));
+	free(got_der);
+
+	make_cert(2, &c2);
+	assert_int_equal(kebatch_put_cert(f->b, &c, der, sizeof(der)), 0); /* serial 1 again */
+	assert_int_equal(kebatch_put_cert(f->b, &c2, der, sizeof(der)), 0);
+	assert_int_equal(kebatch_require(f->b, c2.serial), 0);
+	assert_int_equal(kebatch_require(f->b, c.serial), MEF_ESTORE);
+	assert_int_equal(count_on_disk(f->path, "certs"), 2);
+	secret_free(ke);
+}
+
 int
 main(void)
 {
@@ -207,6 +274,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_require_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_defer_releases_after_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_row_is_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cert_rows, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
