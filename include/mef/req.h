@@ -130,6 +130,8 @@ struct mef_resp {
 	unsigned max_age;        /* seconds; 0 = binding default (HTTP Retry-After on 4290) */
 	size_t n_parts;          /* ctype CT_MULTIPART: body holds the parts back to back */
 	struct mef_part parts[MEF_RESP_MAX_PARTS];
+	/* the key of a row this answer depends on, still queued for the group commit; "" none */
+	char pending[MEF_KEYID_MAX];
 };
 
 void mef_resp_init(struct mef_resp *r);
@@ -137,7 +139,22 @@ void mef_resp_done(struct mef_resp *r);
 /* Sets rsc and a JSON body (takes ownership of the malloc()ed string json, may be NULL). */
 void mef_resp_json(struct mef_resp *r, int rsc, char *json);
 
-/* Routes a request through the route table (authorisation in the table) to its procedure. Always fills resp. */
+/*
+ * Routes a request through the route table (authorisation in the table) to
+ * its procedure. Always fills resp, and returns only once every row the
+ * answer depends on is durable (router_settle).
+ */
 void router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp);
+/*
+ * The same, but may return an answer whose row is still queued for the group
+ * commit (resp->pending set): the caller holds it (kebatch_defer on
+ * resp->pending) and calls router_settle before sending it.
+ */
+void router_dispatch_nowait(struct mefd *d, struct mef_req *req, struct mef_resp *resp);
+/*
+ * Waits until resp->pending is durable (at once after its commit) and clears
+ * it; replaces the answer with 5000 when the row could not be stored.
+ */
+void router_settle(struct mefd *d, struct mef_resp *resp);
 
 #endif

@@ -16,6 +16,7 @@
 #include "est_internal.h"
 #include "mef/audit.h"
 #include "mef/err.h"
+#include "mef/kebatch.h"
 #include "mef/log.h"
 #include "mef/metrics.h"
 #include "mef/proc.h"
@@ -273,11 +274,17 @@ request_fill(struct mefd *d, const struct mef_req *req, const char *id, struct c
 	cr->not_after = now + d->conf->ca_validity;
 }
 
+/*
+ * The certificate row: with the group commit (docs/performance.md) it is
+ * queued and resp->pending makes the answer wait for its commit
+ * (router_settle), so a client that got a certificate has its row on disk.
+ */
 static int
 record(struct mefd *d, const struct mef_req *req, const struct ca_request *cr,
-       const struct ca_result *res)
+       const struct ca_result *res, struct mef_resp *resp)
 {
 	struct cert_rec c;
+	int r;
 
 	memset(&c, 0, sizeof(c));
 	snprintf(c.serial, sizeof(c.serial), "%s", res->serial);
@@ -287,13 +294,18 @@ record(struct mefd *d, const struct mef_req *req, const struct ca_request *cr,
 	c.not_before = cr->not_before;
 	c.not_after = cr->not_after;
 	c.issued = (int64_t)time(NULL);
-	return store_cert_put(d->store, &c, res->cert, res->cert_len);
+	if (!d->kebatch)
+		return store_cert_put(d->store, &c, res->cert, res->cert_len);
+	r = kebatch_put_cert(d->kebatch, &c, res->cert, res->cert_len);
+	if (r == 0)
+		snprintf(resp->pending, sizeof(resp->pending), "%s", c.serial);
+	return r;
 }
 
 /* Issues with the local CA and records; the certificate DER lands in res. */
 static int
 issue_local(struct mefd *d, const struct mef_req *req, struct ca_request *cr,
-	    struct ca_result *res, const char **why)
+	    struct ca_result *res, struct mef_resp *resp, const char **why)
 {
 	struct est *e;
 	int r;
@@ -307,7 +319,7 @@ issue_local(struct mefd *d, const struct mef_req *req, struct ca_request *cr,
 		*why = res->why ? res->why : "issuance failed";
 		return r == MEF_ECRYPTO || r == MEF_ENOMEM ? RSC_INTERNAL_SERVER_ERROR : csr_rsc(r);
 	}
-	if (record(d, req, cr, res) != 0) {
+	if (record(d, req, cr, res, resp) != 0) {
 		*why = "recording the certificate failed";
 		return RSC_INTERNAL_SERVER_ERROR;
 	}
@@ -352,7 +364,7 @@ enroll(struct mefd *d, const struct mef_req *req, enum est_kind k, struct mef_re
 	}
 	if (rsc == 0) {
 		request_fill(d, req, id, &cr);
-		rsc = issue_local(d, req, &cr, &res, &why);
+		rsc = issue_local(d, req, &cr, &res, resp, &why);
 	}
 	if (rsc) {
 		est_refuse(req, resp, est_kind_name[k], rsc, why);
@@ -432,7 +444,7 @@ proc_est_serverkeygen(struct mefd *d, const struct mef_req *req, const char *con
 		}
 	}
 	if (rsc == 0)
-		rsc = issue_local(d, req, &cr, &res, &why);
+		rsc = issue_local(d, req, &cr, &res, resp, &why);
 	if (rsc == 0 && skg_answer(key, &res, resp) != 0) {
 		why = "internal error";
 		rsc = RSC_INTERNAL_SERVER_ERROR;

@@ -62,7 +62,7 @@ struct httpb_inst {
 	char *cert_pem;
 	char *ca_pem;
 	unsigned active;            /* connections, from the notify callback */
-	struct httpb_conn *held;    /* suspended until their Ke is committed (kebatch_defer) */
+	struct httpb_conn *held;    /* suspended until their row is committed (kebatch_defer) */
 	bool starting;              /* MHD log lines at startup are operator errors */
 };
 
@@ -102,7 +102,8 @@ struct httpb_req {
 	size_t discarded;
 	bool started;
 	bool too_big;
-	bool was_held; /* suspended once for the group commit */
+	bool was_held; /* suspended once for the group commit of its session's Ke */
+	struct mef_resp *answer; /* made, held until its row is committed (resp->pending) */
 };
 
 static void
@@ -646,7 +647,7 @@ httpb_build_req(struct MHD_Connection *c, struct httpb_req *r, struct httpb_conn
 	req->peer = &hc->peer;
 }
 
-/* kebatch on_commit: the Ke of every held connection is committed (or failed): answer them. */
+/* kebatch on_commit: the row of every held connection is committed (or failed): answer them. */
 static void
 httpb_release_held(void *ctx)
 {
@@ -661,24 +662,76 @@ httpb_release_held(void *ctx)
 }
 
 /*
- * Group commit (docs/performance.md): a request that arrives with its
- * session's Ke still queued (TLS 1.3 sends it with the client Finished) is
- * suspended and answered after the next commit, shared with the other
- * handshakes of this loop turn, instead of committing its Ke alone.
+ * Group commit (docs/performance.md): suspends the connection until the row
+ * key is committed, shared with the other rows of this loop turn, instead of
+ * committing it alone. MHD calls httpb_on_request again after the resume.
  */
 static bool
-httpb_hold(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req *r)
+httpb_hold_for(struct httpb_conn *hc, struct MHD_Connection *c, const char *key)
 {
 	struct httpb_inst *inst = hc->inst;
 
-	if (r->was_held || !kebatch_defer(inst->h->d->kebatch, hc->peer.keid, httpb_release_held, inst))
+	if (!kebatch_defer(inst->h->d->kebatch, key, httpb_release_held, inst))
 		return false;
 	MHD_suspend_connection(c);
-	r->was_held = true; /* once: after the commit it is answered, 5000 if the Ke failed */
 	hc->held = true;
 	hc->next_held = inst->held;
 	inst->held = hc;
 	return true;
+}
+
+/*
+ * A request that arrives with its session's Ke still queued (TLS 1.3 sends
+ * it with the client Finished) waits for that Ke once; after the commit it
+ * is answered, 5000 if the Ke failed (router_dispatch).
+ */
+static bool
+httpb_hold(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req *r)
+{
+	if (r->was_held || !httpb_hold_for(hc, c, hc->peer.keid))
+		return false;
+	r->was_held = true;
+	return true;
+}
+
+/* An answer whose row is still queued (an issued certificate) is kept until the commit. */
+static bool
+httpb_hold_answer(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req *r,
+		  const struct mef_resp *resp)
+{
+	if (!(r->answer = malloc(sizeof(*r->answer))))
+		return false;
+	*r->answer = *resp; /* takes the body */
+	if (httpb_hold_for(hc, c, resp->pending))
+		return true;
+	free(r->answer);
+	r->answer = NULL;
+	return false;
+}
+
+static void
+httpb_answer_free(struct httpb_req *r)
+{
+	if (r->answer == NULL)
+		return;
+	mef_resp_done(r->answer);
+	free(r->answer);
+	r->answer = NULL;
+}
+
+/* After the commit: the held answer, or 5000 if its row could not be stored. */
+static enum MHD_Result
+httpb_send_held(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req *r,
+		const char *url, const char *method)
+{
+	struct mef_req req;
+	enum MHD_Result ret;
+
+	httpb_build_req(c, r, hc, url, method, &req);
+	router_settle(hc->inst->h->d, r->answer);
+	ret = httpb_send(c, (unsigned)rsc_to_http(r->answer->rsc), &req, r->answer);
+	httpb_answer_free(r);
+	return ret;
 }
 
 static enum MHD_Result
@@ -690,6 +743,8 @@ httpb_dispatch(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req
 	struct mef_resp resp;
 	enum MHD_Result ret;
 
+	if (r->answer != NULL)
+		return httpb_send_held(hc, c, r, url, method);
 	if (hc->peer.established && httpb_hold(hc, c, r))
 		return MHD_YES;
 	if (r->too_big)
@@ -706,7 +761,10 @@ httpb_dispatch(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req
 		return httpb_send_error(c, MHD_HTTP_BAD_REQUEST, RSC_BAD_REQUEST,
 					"body is neither base64 nor DER");
 	mef_resp_init(&resp);
-	router_dispatch(hc->inst->h->d, &req, &resp);
+	router_dispatch_nowait(hc->inst->h->d, &req, &resp);
+	if (resp.pending[0] && httpb_hold_answer(hc, c, r, &resp))
+		return MHD_YES;
+	router_settle(hc->inst->h->d, &resp);
 	ret = httpb_send(c, (unsigned)rsc_to_http(resp.rsc), &req, &resp);
 	mef_resp_done(&resp);
 	return ret;
@@ -802,6 +860,7 @@ httpb_on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 		secret_wipe(r->body, r->len); /* bodies may carry key values */
 	free(r->body);
 	free(r->query);
+	httpb_answer_free(r); /* the connection closed while held: the row is still written */
 	free(r);
 	*req_cls = NULL;
 }

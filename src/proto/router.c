@@ -174,8 +174,8 @@ route_fail(const struct route *rt, struct mef_resp *resp, int rsc, const char *t
 		proc_error(resp, rsc, text);
 }
 
-void
-router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
+static void
+route(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 {
 	static struct path_segs segs; /* single-threaded loop; keeps 3 KiB off the stack */
 	const char *params[ROUTE_MAX_PARAMS] = {0};
@@ -226,4 +226,36 @@ router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 		return;
 	}
 	rt->fn(d, req, params, n_params, resp);
+}
+
+/*
+ * Group commit (docs/performance.md): a client never gets an answer whose
+ * row (an issued certificate) is not on disk; 5000, the EST error, when it
+ * could not be stored. The certificate was signed but nobody received it.
+ */
+void
+router_settle(struct mefd *d, struct mef_resp *resp)
+{
+	if (!resp->pending[0])
+		return;
+	if (kebatch_require(d->kebatch, resp->pending) != 0) {
+		log_err("row %s could not be stored: answering 5000", resp->pending);
+		mef_resp_done(resp); /* wipes a serverkeygen private key */
+		mef_resp_init(resp);
+		proc_error(resp, RSC_INTERNAL_SERVER_ERROR, "the result could not be stored");
+	}
+	resp->pending[0] = '\0';
+}
+
+void
+router_dispatch_nowait(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
+{
+	route(d, req, resp);
+}
+
+void
+router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
+{
+	route(d, req, resp);
+	router_settle(d, resp);
 }
