@@ -50,6 +50,7 @@ struct opts {
 	int verbose;       /* -v: print the first answer to stderr */
 	int hold;         /* >0: open this many sessions, keep them idle, print when done */
 	FILE *keids;      /* -K FILE: KeID (from our exporter) of every answered session */
+	FILE *bodies;     /* -B FILE: body of every answered HTTPS request, one line, CR/LF dropped */
 };
 
 enum state { S_FREE, S_HS, S_WRITE, S_READ, S_SHUT };
@@ -278,6 +279,18 @@ http_check(struct conn *c, bool eof)
 
 static void conn_start(struct conn *c);
 
+/* -B: the answer's body (an EST certificate: base64 PKCS#7, wrapped) on one line. */
+static void
+write_body(const struct conn *c)
+{
+	const char *b = strstr(c->rbuf, "\r\n\r\n");
+
+	for (b = b ? b + 4 : c->rbuf + c->rlen; b < c->rbuf + c->rlen; b++)
+		if (*b != '\r' && *b != '\n')
+			fputc(*b, O.bodies);
+	fputc('\n', O.bodies); /* line-buffered: on disk before the next */
+}
+
 static void
 conn_finish(struct conn *c, int ok)
 {
@@ -285,6 +298,8 @@ conn_finish(struct conn *c, int ok)
 		fprintf(stderr, "%.*s\n", (int)c->rlen, c->rbuf);
 	if (ok > 0 && O.keids)
 		fprintf(O.keids, "%s@%s\n", c->keid, O.sni); /* line-buffered: on disk before the next */
+	if (ok > 0 && O.bodies && O.proto == P_HTTPS)
+		write_body(c);
 	if (ok > 0) {
 		done_ok++;
 		if (nlat < caplat)
@@ -521,7 +536,7 @@ usage(void)
 	fprintf(stderr,
 		"bench -P dtls|coap-tcp|https -p PORT [-3] [-c CONC] [-n COUNT] [-t SECONDS]\n"
 		"      [-g GROUPSECRETHEX | -k PSKHEX] [-i IDFMT] [-r IDRANGE] [-b IDBASE]\n"
-		"      [-C CERT -K KEY [-A CA]] [-m METHOD] [-u PATH] [-d BODY] [-T CTYPE] [-H HOLD]\n      [-o ORIGIN] [-v] [-h HOST] [-E KEIDFILE]\n");
+		"      [-C CERT -K KEY [-A CA]] [-m METHOD] [-u PATH] [-d BODY] [-T CTYPE] [-H HOLD]\n      [-o ORIGIN] [-v] [-h HOST] [-E KEIDFILE] [-B BODYFILE]\n");
 	exit(2);
 }
 
@@ -530,7 +545,7 @@ parse(int argc, char **argv)
 {
 	int ch;
 
-	while ((ch = getopt(argc, argv, "P:p:3c:n:t:g:k:i:r:b:C:K:A:m:u:d:T:H:h:o:vE:")) != -1) {
+	while ((ch = getopt(argc, argv, "P:p:3c:n:t:g:k:i:r:b:C:K:A:m:u:d:T:H:h:o:vE:B:")) != -1) {
 		switch (ch) {
 		case 'P':
 			O.proto = !strcmp(optarg, "dtls") ? P_DTLS : !strcmp(optarg, "coap-tcp") ? P_COAPTCP : P_HTTPS;
@@ -560,6 +575,11 @@ parse(int argc, char **argv)
 			if (!(O.keids = fopen(optarg, "a")))
 				usage();
 			setvbuf(O.keids, NULL, _IOLBF, 0);
+			break;
+		case 'B':
+			if (!(O.bodies = fopen(optarg, "a")))
+				usage();
+			setvbuf(O.bodies, NULL, _IOLBF, 0);
 			break;
 		default: usage();
 		}

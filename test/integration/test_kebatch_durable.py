@@ -4,8 +4,12 @@ bootstrap storm on DTLS, coaps+tcp and HTTPS (TLS 1.3, where answers are
 held for the commit), mefd is killed with SIGKILL; every KeID for which a
 client got its 2.xx answer must be in the database. The KeIDs come from the
 load generator's own OpenSSL exporter (hex(EKM[0..15]), TS-0003 10.3.4) and
-the database is read with Python's sqlite3, so neither side is mefd's code."""
+the database is read with Python's sqlite3, so neither side is mefd's code.
+The same for EST: every certificate a client received (its serial, read
+from the PKCS#7 answer with Python's cryptography) must be in the certs
+table."""
 
+import base64
 import os
 import signal
 import sqlite3
@@ -14,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import pkcs7
 
 import harness
 
@@ -39,26 +44,17 @@ def bench():
     return BENCH
 
 
-@pytest.mark.skipif(os.environ.get("MEFD_STORE") == "postgresql",
-                    reason="reads the SQLite file; test_pg.py has the PostgreSQL SIGKILL storm")
-def test_answered_ke_survive_sigkill(mefctl, pki, tmp_path, bench):
-    m = harness.Mefd(tmp_path / "m", pki, extra=LIMITS)
-    m.start()
-    m.ctl("group", "add", "storm", "--pattern", "*@storm.example.com", "--secret-hex", SECRET)
-    keids = tmp_path / "answered.txt"
+def _storm_and_kill(m, runs_args, answered, want):
+    """Starts one load generator per argument list, waits until answered has
+    want lines (or 10 s), SIGKILLs mefd, stops the generators."""
     runs = []
     try:
-        for base, (proto, port, extra) in enumerate((("dtls", m.ports["coap"], []),
-                                                     ("coap-tcp", m.ports["coap"], ["-3"]),
-                                                     ("https", m.ports["https_psk"], ["-3"]))):
-            runs.append(subprocess.Popen(
-                [str(bench), "-P", proto, "-p", str(port), *extra, "-g", SECRET,
-                 "-i", "s%lu@storm.example.com", "-r", "1000000", "-b", str(base * 1000000),
-                 "-c", "6", "-t", "20", "-E", str(keids)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for args in runs_args:
+            runs.append(subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL))
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # wait for a few hundred answers
-            if keids.exists() and len(keids.read_text().splitlines()) >= 300:
+        while time.monotonic() < deadline:
+            if answered.exists() and len(answered.read_text().splitlines()) >= want:
                 break
             time.sleep(0.1)
         os.kill(m.pid, signal.SIGKILL)
@@ -68,6 +64,22 @@ def test_answered_ke_survive_sigkill(mefctl, pki, tmp_path, bench):
             r.terminate()
             r.wait(timeout=10)
         m.stop(expect_rc=None)
+
+
+@pytest.mark.skipif(os.environ.get("MEFD_STORE") == "postgresql",
+                    reason="reads the SQLite file; test_pg.py has the PostgreSQL SIGKILL storm")
+def test_answered_ke_survive_sigkill(mefctl, pki, tmp_path, bench):
+    m = harness.Mefd(tmp_path / "m", pki, extra=LIMITS)
+    m.start()
+    m.ctl("group", "add", "storm", "--pattern", "*@storm.example.com", "--secret-hex", SECRET)
+    keids = tmp_path / "answered.txt"
+    _storm_and_kill(m, [[str(bench), "-P", proto, "-p", str(port), *extra, "-g", SECRET,
+                         "-i", "s%lu@storm.example.com", "-r", "1000000", "-b",
+                         str(base * 1000000), "-c", "6", "-t", "20", "-E", str(keids)]
+                        for base, (proto, port, extra) in enumerate(
+                            (("dtls", m.ports["coap"], []),
+                             ("coap-tcp", m.ports["coap"], ["-3"]),
+                             ("https", m.ports["https_psk"], ["-3"])))], keids, 300)
     answered = set(keids.read_text().split())
     assert len(answered) >= 100, "too few bootstraps answered before the kill"
     db = sqlite3.connect(str(m.db))
@@ -75,3 +87,49 @@ def test_answered_ke_survive_sigkill(mefctl, pki, tmp_path, bench):
     db.close()
     missing = answered - stored
     assert not missing, f"{len(missing)} answered KeIDs not on disk, e.g. {sorted(missing)[:3]}"
+
+
+@pytest.mark.skipif(os.environ.get("MEFD_STORE") == "postgresql",
+                    reason="reads the SQLite file; EST rows on PostgreSQL are written one by one")
+def test_issued_certificates_survive_sigkill(mefctl, pki, tmp_path, bench):
+    """EST simpleenroll storm on HTTPS TLS 1.3 and 1.2 (answers held for the
+    certificate row's commit), SIGKILL, three rounds on the same store: every
+    serial a client received is stored. A DTLS bootstrap storm keeps the writer
+    busy, so certificate rows queue behind a commit in flight: that is when an
+    answer sent too early is caught (SIGKILL keeps what the writer already
+    handed to the kernel). A mutant answering before the commit fails about
+    four rounds in five."""
+    m = harness.Mefd(tmp_path / "m", pki, extra=LIMITS)
+    m.start()
+    m.ctl("client", "add", "est", "--psk-identity", "est@storm.example.com", "--psk-hex", SECRET)
+    m.ctl("group", "add", "storm", "--pattern", "*@storm.example.com", "--secret-hex", SECRET)
+    key, csr = tmp_path / "est.key", tmp_path / "est.der"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", key], check=True, capture_output=True)
+    subprocess.run(["openssl", "req", "-new", "-key", key, "-subj", "/CN=est", "-addext",
+                    "subjectAltName=URI:urn:x-onem2m-mef:client:est", "-outform", "DER",
+                    "-out", csr], check=True, capture_output=True)
+    body = base64.b64encode(csr.read_bytes()).decode()
+    bodies = tmp_path / "answers.txt"
+    for rnd in range(3):
+        if rnd:
+            m.start()
+        est = [[str(bench), "-P", "https", "-p", str(m.ports["https_psk"]), *tls, "-m", "POST",
+                "-u", "/.well-known/est/simpleenroll", "-d", body, "-T", "application/pkcs10",
+                "-k", SECRET, "-i", "est@storm.example.com", "-r", "1", "-o", "est", "-c", "8",
+                "-t", "20", "-B", str(bodies)] for tls in (["-3"], [])]
+        dtls = [str(bench), "-P", "dtls", "-p", str(m.ports["coap"]), "-g", SECRET, "-i",
+                "s%lu@storm.example.com", "-r", "1000000", "-b", str(rnd * 1000000), "-c", "8",
+                "-t", "20"]
+        _storm_and_kill(m, est + [dtls], bodies, 200 * (rnd + 1))
+    received = set()
+    for line in bodies.read_text().split():
+        for cert in pkcs7.load_der_pkcs7_certificates(base64.b64decode(line)):
+            received.add(cert.serial_number)
+    assert len(received) >= 150, "too few certificates issued before the kills"
+    db = sqlite3.connect(str(m.db))
+    stored = {int(row[0], 16) for row in db.execute("SELECT serial FROM certs")}
+    db.close()
+    missing = received - stored
+    assert not missing, (f"{len(missing)} of {len(received)} certificates a client received are "
+                         f"not on disk, e.g. {[f'{s:X}' for s in sorted(missing)[:3]]}")
