@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <openssl/rand.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -67,6 +68,12 @@ struct coapb {
 	char *cert;                 /* PKI file names; libcoap keeps pointers to them */
 	char *key;
 	char *ca;
+	struct coapb_der {          /* the same as DER (coapb_set_pki); p NULL: use the files */
+		uint8_t *p;
+		size_t len;
+	} cert_der, key_der, ca_der;
+	int key_der_type;           /* coap_asn1_privatekey_type_t of key_der */
+	STACK_OF(X509) *more_cas;   /* client_ca's certificates after the first (coapb_tls_setup) */
 	uint8_t dummy_psk[32];      /* see coapb_set_psk */
 	struct coapb_sess *sessions;
 	void (*coap_info_cb)(const SSL *ssl, int where, int ret); /* libcoap's, chained */
@@ -1022,6 +1029,14 @@ coapb_tls_setup(void *tls, coap_dtls_pki_t *setup)
 			return 0;
 		coapb_suites_on_ctx(c, ssl, floor);
 	}
+	for (int i = 0; c && i < sk_X509_num(c->more_cas); i++) {
+		X509 *ca = sk_X509_value(c->more_cas, i);
+
+		/* a CA already in the store is not added twice (OpenSSL 3 returns 1) */
+		if (!X509_STORE_add_cert(SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)), ca) ||
+		    !SSL_add_client_CA(ssl, ca))
+			return 0;
+	}
 	SSL_set_options(ssl, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
 	/*
 	 * No resumption: a resumed session skips the PSK callback (no identity)
@@ -1055,10 +1070,96 @@ coapb_strdup3(struct coapb *c, const struct mef_conf *conf)
 	return 0;
 }
 
+static void
+coapb_der_free(struct coapb_der *d)
+{
+	if (d->p)
+		OPENSSL_clear_free(d->p, d->len); /* the private key's too */
+	d->p = NULL;
+	d->len = 0;
+}
+
+/* The first certificate of a PEM file as DER; the others, if more is given, in *more. */
+static bool
+coapb_der_cert(const char *path, struct coapb_der *out, STACK_OF(X509) **more)
+{
+	BIO *b = BIO_new_file(path, "r");
+	X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+	unsigned char *p = NULL;
+	int len = x ? i2d_X509(x, &p) : -1;
+
+	X509_free(x);
+	if (len > 0 && more && (*more = sk_X509_new_null()) != NULL)
+		while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL)
+			if (!sk_X509_push(*more, x))
+				X509_free(x);
+	BIO_free(b);
+	ERR_clear_error(); /* the end of the file reads as an error */
+	if (len <= 0 || (more && !*more)) {
+		OPENSSL_free(p);
+		return false;
+	}
+	out->p = p;
+	out->len = (size_t)len;
+	return true;
+}
+
+static bool
+coapb_der_key(const char *path, struct coapb_der *out, int *type)
+{
+	BIO *b = BIO_new_file(path, "r");
+	EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+	int id = k ? EVP_PKEY_get_base_id(k) : 0;
+	unsigned char *p = NULL;
+	int len = id == EVP_PKEY_EC || id == EVP_PKEY_RSA ? i2d_PrivateKey(k, &p) : -1;
+
+	EVP_PKEY_free(k);
+	BIO_free(b);
+	ERR_clear_error();
+	if (len <= 0)
+		return false;
+	out->p = p;
+	out->len = (size_t)len;
+	*type = id == EVP_PKEY_EC ? COAP_ASN1_PKEY_EC : COAP_ASN1_PKEY_RSA;
+	return true;
+}
+
+static void
+coapb_der_free_all(struct coapb *c)
+{
+	coapb_der_free(&c->cert_der);
+	coapb_der_free(&c->key_der);
+	coapb_der_free(&c->ca_der);
+	sk_X509_pop_free(c->more_cas, X509_free);
+	c->more_cas = NULL;
+}
+
 /*
- * The certificate side. libcoap 4.3.1 keeps a copy of setup (with our file
- * name pointers) and reads the PEM files at each handshake; CAs it adds to
- * the context's trust store are never removed again.
+ * Our certificate, key and client CA as DER buffers for libcoap. libcoap
+ * 4.3.1 sets the PKI up again for every certificate session and for every
+ * TLS 1.3 session over TCP (it recognises PSK only by the TLS 1.2 suites a
+ * client offers): from PEM files that costs about 720 us of CPU per
+ * handshake, from DER about 380 us (docs/performance.md). libcoap takes one
+ * DER CA; the others of client_ca are added by coapb_tls_setup. A key that
+ * is neither EC nor RSA keeps the files.
+ */
+static bool
+coapb_der_load(struct coapb *c)
+{
+	coapb_der_free_all(c);
+	if (coapb_der_cert(c->cert, &c->cert_der, NULL) &&
+	    coapb_der_key(c->key, &c->key_der, &c->key_der_type) &&
+	    (!c->ca || coapb_der_cert(c->ca, &c->ca_der, &c->more_cas)))
+		return true;
+	coapb_der_free_all(c);
+	return false;
+}
+
+/*
+ * The certificate side. libcoap 4.3.1 keeps a copy of setup (with our
+ * pointers) and reads the certificate, key and CA again at each handshake
+ * that uses them; CAs it adds to the context's trust store are never
+ * removed again.
  */
 static int
 coapb_set_pki(struct coapb *c, const struct mef_conf *conf)
@@ -1079,10 +1180,23 @@ coapb_set_pki(struct coapb *c, const struct mef_conf *conf)
 	pk.cert_chain_verify_depth = 3;
 	pk.additional_tls_setup_call_back = coapb_tls_setup;
 	pk.cn_call_back_arg = c; /* no CN callback: the slot carries us to coapb_tls_setup */
-	pk.pki_key.key_type = COAP_PKI_KEY_PEM;
-	pk.pki_key.key.pem.public_cert = c->cert;
-	pk.pki_key.key.pem.private_key = c->key;
-	pk.pki_key.key.pem.ca_file = c->ca;
+	if (coapb_der_load(c)) {
+		pk.pki_key.key_type = COAP_PKI_KEY_ASN1;
+		pk.pki_key.key.asn1.public_cert = c->cert_der.p;
+		pk.pki_key.key.asn1.public_cert_len = c->cert_der.len;
+		pk.pki_key.key.asn1.private_key = c->key_der.p;
+		pk.pki_key.key.asn1.private_key_len = c->key_der.len;
+		pk.pki_key.key.asn1.private_key_type = (coap_asn1_privatekey_type_t)c->key_der_type;
+		pk.pki_key.key.asn1.ca_cert = c->ca_der.p;
+		pk.pki_key.key.asn1.ca_cert_len = c->ca_der.len;
+	} else {
+		log_info("coap: certificate and key kept as PEM files (a key that is neither EC "
+			 "nor RSA): slower certificate handshakes");
+		pk.pki_key.key_type = COAP_PKI_KEY_PEM;
+		pk.pki_key.key.pem.public_cert = c->cert;
+		pk.pki_key.key.pem.private_key = c->key;
+		pk.pki_key.key.pem.ca_file = c->ca;
+	}
 	if (!coap_context_set_pki(c->ctx, &pk))
 		return MEF_ECRYPTO;
 	return 0;
@@ -1299,6 +1413,7 @@ coapb_free(struct coapb *c)
 		coapb_sess_free(s);
 	}
 	secret_wipe(c->dummy_psk, sizeof(c->dummy_psk));
+	coapb_der_free_all(c);
 	free(c->cert);
 	free(c->key);
 	free(c->ca);

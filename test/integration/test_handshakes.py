@@ -269,6 +269,27 @@ def test_good_client_cert_accepted(mefd, pki, listener):
     assert _cert_attempt(mefd, pki, listener, pki.clients["cse2"])
 
 
+def test_coap_client_ca_bundle_keeps_every_ca(pki, tmp_path):
+    """coapb hands libcoap its certificate, key and first CA as DER
+    (docs/performance.md) and adds the other CAs of client_ca itself: a client
+    of either CA of a two-CA bundle is served on DTLS and coaps+tcp."""
+    bundle = tmp_path / "cas.pem"
+    bundle.write_text(open(pki.ca.crt).read() + open(pki.rogue_ca.crt).read())
+    d = harness.Mefd(tmp_path / "m", pki)
+    d.write_conf(text=d.conf.read_text().replace(f"client_ca = {pki.ca.crt}",
+                                                 f"client_ca = {bundle}"))
+    d.start()
+    try:
+        d.add_cert_client("cse1", pki.rogue.san)
+        d.add_cert_client("cse2", pki.clients["cse2"].san)
+        assert "kept as PEM files" not in d.log()
+        for listener in ("coap-udp", "coap-tcp"):
+            for cert in (pki.rogue, pki.clients["cse2"]):
+                assert _cert_attempt(d, pki, listener, cert), (listener, cert.san, d.log()[-1500:])
+    finally:
+        d.stop()
+
+
 # ---------------------------------------------------------------- live credential changes
 
 def test_psk_added_and_removed_without_restart(mefd):
