@@ -7,8 +7,10 @@
  * bare_coap PORT PSKHEX [CERT KEY CA]; BARE_MAX_SESSIONS overrides 1024.
  */
 #include <coap3/coap.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,6 +76,28 @@ tls_setup(void *tls, coap_dtls_pki_t *setup)
 	return SSL_set_session_id_context(ssl, (const unsigned char *)"bare", 4);
 }
 
+/* PEM file -> DER (first certificate, or the private key), as mefd gives libcoap (coapb_der_*) */
+static unsigned char *
+der_of(const char *path, bool key, size_t *len)
+{
+	BIO *b = BIO_new_file(path, "r");
+	unsigned char *p = NULL;
+	int n = -1;
+
+	if (b && key) {
+		EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+		n = k ? i2d_PrivateKey(k, &p) : -1;
+		EVP_PKEY_free(k);
+	} else if (b) {
+		X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+		n = x ? i2d_X509(x, &p) : -1;
+		X509_free(x);
+	}
+	BIO_free(b);
+	*len = n > 0 ? (size_t)n : 0;
+	return n > 0 ? p : NULL;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -117,10 +141,15 @@ main(int argc, char **argv)
 		pk.cert_chain_validation = 1;
 		pk.cert_chain_verify_depth = 3;
 		pk.additional_tls_setup_call_back = tls_setup;
-		pk.pki_key.key_type = COAP_PKI_KEY_PEM;
-		pk.pki_key.key.pem.public_cert = argv[3];
-		pk.pki_key.key.pem.private_key = argv[4];
-		pk.pki_key.key.pem.ca_file = argv[5];
+		/* DER buffers: libcoap 4.3.1 re-reads them at every certificate or TLS 1.3 handshake */
+		pk.pki_key.key_type = COAP_PKI_KEY_ASN1;
+		pk.pki_key.key.asn1.public_cert = der_of(argv[3], false, &pk.pki_key.key.asn1.public_cert_len);
+		pk.pki_key.key.asn1.private_key = der_of(argv[4], true, &pk.pki_key.key.asn1.private_key_len);
+		pk.pki_key.key.asn1.private_key_type = COAP_ASN1_PKEY_EC;
+		pk.pki_key.key.asn1.ca_cert = der_of(argv[5], false, &pk.pki_key.key.asn1.ca_cert_len);
+		if (!pk.pki_key.key.asn1.public_cert || !pk.pki_key.key.asn1.private_key ||
+		    !pk.pki_key.key.asn1.ca_cert)
+			return 1;
 		if (!coap_context_set_pki(ctx, &pk))
 			return 1;
 	}
