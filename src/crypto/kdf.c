@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,20 +40,44 @@ struct msg_part {
  * HMAC-SHA-256 over the concatenation of parts. Fed piecewise so no
  * concatenated copy is made. 0 or MEF_ECRYPTO; out untouched on failure.
  */
-static int
-hmac_sha256(const uint8_t *key, size_t keylen, const struct msg_part *parts, size_t nparts,
-	    uint8_t out[MEF_KEY_LEN])
+/*
+ * HMAC-SHA-256 set up once and copied per call: fetching "HMAC" and its
+ * digest by name is a locked provider lookup each time in OpenSSL 3
+ * (perf, docs/performance.md). Immutable once set; freed with OpenSSL.
+ */
+static EVP_MAC_CTX *kdf_hmac_template;
+static pthread_once_t kdf_hmac_once = PTHREAD_ONCE_INIT;
+
+static void
+kdf_hmac_setup(void)
 {
 	OSSL_PARAM params[] = {
 		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
 		OSSL_PARAM_construct_end(),
 	};
-	uint8_t md[EVP_MAX_MD_SIZE];
 	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	size_t mdlen = 0;
-	int ok = ctx && EVP_MAC_init(ctx, key, keylen, params);
 
+	EVP_MAC_free(mac); /* the context holds its own reference */
+	if (ctx && !EVP_MAC_CTX_set_params(ctx, params)) {
+		EVP_MAC_CTX_free(ctx);
+		ctx = NULL;
+	}
+	kdf_hmac_template = ctx;
+}
+
+static int
+hmac_sha256(const uint8_t *key, size_t keylen, const struct msg_part *parts, size_t nparts,
+	    uint8_t out[MEF_KEY_LEN])
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	EVP_MAC_CTX *ctx;
+	size_t mdlen = 0;
+	int ok;
+
+	pthread_once(&kdf_hmac_once, kdf_hmac_setup);
+	ctx = kdf_hmac_template ? EVP_MAC_CTX_dup(kdf_hmac_template) : NULL;
+	ok = ctx && EVP_MAC_init(ctx, key, keylen, NULL);
 	for (size_t i = 0; ok && i < nparts; i++)
 		ok = EVP_MAC_update(ctx, parts[i].p, parts[i].len);
 	ok = ok && EVP_MAC_final(ctx, md, &mdlen, sizeof(md)) && mdlen == MEF_KEY_LEN;
@@ -60,7 +85,6 @@ hmac_sha256(const uint8_t *key, size_t keylen, const struct msg_part *parts, siz
 		memcpy(out, md, MEF_KEY_LEN);
 	OPENSSL_cleanse(md, sizeof(md));
 	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
 	return ok ? 0 : MEF_ECRYPTO;
 }
 

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,27 @@ args_valid(const struct mef_secret *kek, const char *aad)
 	       strlen(aad) <= INT_MAX;
 }
 
+/*
+ * AES-256-GCM fetched from the provider once: behind EVP_aes_256_gcm() OpenSSL 3
+ * fetches it again at every init, a locked name lookup per wrap (perf,
+ * docs/performance.md). Immutable once set; freed with OpenSSL at exit.
+ */
+static EVP_CIPHER *wrap_aes_gcm;
+static pthread_once_t wrap_aes_gcm_once = PTHREAD_ONCE_INIT;
+
+static void
+wrap_aes_gcm_fetch(void)
+{
+	wrap_aes_gcm = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+}
+
+static const EVP_CIPHER *
+aes_gcm(void)
+{
+	pthread_once(&wrap_aes_gcm_once, wrap_aes_gcm_fetch);
+	return wrap_aes_gcm ? wrap_aes_gcm : EVP_aes_256_gcm();
+}
+
 /* Sets up ctx for AES-256-GCM with key, nonce and aad, in either direction. */
 static int
 gcm_init(EVP_CIPHER_CTX *ctx, int enc, const struct mef_secret *kek, const uint8_t *nonce,
@@ -35,7 +57,7 @@ gcm_init(EVP_CIPHER_CTX *ctx, int enc, const struct mef_secret *kek, const uint8
 {
 	int n;
 
-	return EVP_CipherInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL, enc) &&
+	return EVP_CipherInit_ex(ctx, aes_gcm(), NULL, NULL, NULL, enc) &&
 	       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, WRAP_NONCE_LEN, NULL) &&
 	       EVP_CipherInit_ex(ctx, NULL, NULL, kek->p, nonce, enc) &&
 	       EVP_CipherUpdate(ctx, NULL, &n, (const uint8_t *)aad, (int)strlen(aad));
