@@ -184,10 +184,10 @@ tls_gnutls_crt_sans(gnutls_x509_crt_t crt, char sans[TLSX_MAX_SANS][256])
 }
 
 int
-tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256])
+tls_gnutls_verified_peer_sans(void *session, char sans[TLSX_MAX_SANS][256])
 {
 	const gnutls_datum_t *chain;
-	unsigned int n_chain = 0, status = 0;
+	unsigned int n_chain = 0;
 	gnutls_x509_crt_t crt;
 	int n;
 
@@ -196,10 +196,6 @@ tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256])
 		return 0;
 	if (gnutls_certificate_type_get((gnutls_session_t)session) != GNUTLS_CRT_X509)
 		return MEF_EUNSUPP;
-	/* only a chain that verifies may name anyone (as tls_openssl_peer_sans) */
-	if (gnutls_certificate_verify_peers3((gnutls_session_t)session, NULL, &status) < 0 ||
-	    status != 0)
-		return MEF_EAUTH;
 	if (gnutls_x509_crt_init(&crt) < 0)
 		return MEF_ENOMEM;
 	/* the first certificate of the chain is the peer's own */
@@ -209,6 +205,19 @@ tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256])
 		n = tls_gnutls_crt_sans(crt, sans);
 	gnutls_x509_crt_deinit(crt);
 	return n;
+}
+
+int
+tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256])
+{
+	unsigned int status = 0;
+
+	/* only a chain that verifies may name anyone (as tls_openssl_peer_sans) */
+	if (gnutls_certificate_get_peers((gnutls_session_t)session, &(unsigned int){0}) != NULL &&
+	    (gnutls_certificate_verify_peers3((gnutls_session_t)session, NULL, &status) < 0 ||
+	     status != 0))
+		return MEF_EAUTH;
+	return tls_gnutls_verified_peer_sans(session, sans);
 }
 
 int
