@@ -3,7 +3,9 @@
  * The HTTPS baseline for make bench: the smallest libmicrohttpd (GnuTLS)
  * server on one epoll thread, with mefd's priority strings, one fixed TLS-PSK
  * (or with CERT KEY CA a certificate server that requests client
- * certificates) answering every request 200 with a short JSON body.
+ * certificates and verifies their chain, as any server that authenticates
+ * by certificate must: MHD only requests one) answering every request 200
+ * with a short JSON body.
  * bare_mhd PORT PSKHEX | bare_mhd PORT - CERT KEY CA
  */
 #include <gnutls/gnutls.h>
@@ -47,6 +49,20 @@ psk_cb(void *cls, const struct MHD_Connection *c, const char *user, void **ret, 
 	return 0;
 }
 
+static bool cert_mode;
+
+/* The client's chain against CA (MHD_OPTION_HTTPS_MEM_TRUST), once per request. */
+static bool
+peer_verified(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	unsigned int status = 1;
+
+	return ci && gnutls_certificate_verify_peers3(ci->tls_session, NULL, &status) == 0 &&
+	       status == 0;
+}
+
 static enum MHD_Result
 answer(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *ver,
        const char *data, size_t *data_len, void **state)
@@ -71,7 +87,8 @@ answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	}
 	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
 	MHD_add_response_header(r, "Content-Type", "application/json");
-	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	ret = MHD_queue_response(c, cert_mode && !peer_verified(c) ? MHD_HTTP_FORBIDDEN : MHD_HTTP_OK,
+				 r);
 	MHD_destroy_response(r);
 	return ret;
 }
@@ -94,6 +111,8 @@ main(int argc, char **argv)
 {
 	struct MHD_Daemon *d;
 	bool cert = argc >= 6;
+
+	cert_mode = cert;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: bare_mhd PORT PSKHEX | bare_mhd PORT - CERT KEY CA\n");
