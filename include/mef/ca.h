@@ -31,6 +31,7 @@ struct ca_request {
 	size_t csr_len;
 	char san[CA_NAME_MAX];     /* the one SAN the CSR must carry (text as tlsx_peer_sans renders it) */
 	char subject_cn[64];       /* CN of the subject; "" gives an empty subject */
+	char challenge[384];       /* a challengePassword in the CSR must equal it (any case); "" = any */
 	uint8_t spki[CA_SPKI_MAX]; /* serverkeygen: certify this key instead of the CSR's */
 	size_t spki_len;           /* 0: the CSR's own key */
 	int64_t not_before;        /* unix seconds */

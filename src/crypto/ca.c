@@ -347,14 +347,13 @@ set_subject(X509 *x, const char *cn)
 	return ok ? 0 : MEF_EINVAL;
 }
 
+/* The server-generated key of a serverkeygen request (req->spki). */
 static EVP_PKEY *
-subject_key(const struct ca_request *req, X509_REQ *csr, const char **why)
+subject_key(const struct ca_request *req, const char **why)
 {
 	const unsigned char *p = req->spki;
 	EVP_PKEY *pk;
 
-	if (req->spki_len == 0)
-		return EVP_PKEY_dup(X509_REQ_get0_pubkey(csr));
 	pk = d2i_PUBKEY(NULL, &p, (long)req->spki_len);
 	if (!pk || !EVP_PKEY_is_a(pk, "EC")) {
 		*why = "server-generated key unusable";
@@ -364,16 +363,52 @@ subject_key(const struct ca_request *req, X509_REQ *csr, const char **why)
 	return pk;
 }
 
+/*
+ * The CSR's SubjectPublicKeyInfo copied as it is (algorithm, curve, key
+ * bits). X509_set_pubkey() would encode the EVP_PKEY and decode it again
+ * through OpenSSL 3's encoders and decoders, ~14% of an enrolment's CPU
+ * (perf, docs/performance.md); csr_load has checked the key already.
+ */
+static int
+pubkey_from_csr(X509 *x, X509_REQ *csr)
+{
+	ASN1_OBJECT *alg = NULL, *a, *param = NULL;
+	const ASN1_OBJECT *pobj = NULL;
+	const unsigned char *bits = NULL;
+	const void *pval = NULL;
+	unsigned char *enc;
+	X509_ALGOR *pa = NULL;
+	int nbits = 0, ptype = 0;
+
+	if (!X509_PUBKEY_get0_param(&alg, &bits, &nbits, &pa, X509_REQ_get_X509_PUBKEY(csr)) ||
+	    !pa || nbits <= 0)
+		return 0;
+	X509_ALGOR_get0(&pobj, &ptype, &pval, pa);
+	if (ptype != V_ASN1_OBJECT) /* key_check admits named P-256 only */
+		return 0;
+	a = OBJ_dup(alg);
+	param = OBJ_dup(pval);
+	enc = OPENSSL_memdup(bits, (size_t)nbits);
+	if (a && param && enc &&
+	    X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), a, ptype, param, enc, nbits))
+		return 1;
+	ASN1_OBJECT_free(a);
+	ASN1_OBJECT_free(param);
+	OPENSSL_free(enc);
+	return 0;
+}
+
 static int
 build_cert(struct ca *ca, const struct ca_request *req, X509_REQ *csr, GENERAL_NAMES *san,
 	   X509 *x, struct ca_result *res)
 {
-	EVP_PKEY *pk = subject_key(req, csr, &res->why);
+	EVP_PKEY *pk = req->spki_len ? subject_key(req, &res->why) : NULL;
 	int r;
 
-	if (!pk)
+	if (req->spki_len && !pk)
 		return MEF_EINVAL;
-	r = X509_set_version(x, X509_VERSION_3) && X509_set_pubkey(x, pk) &&
+	r = X509_set_version(x, X509_VERSION_3) &&
+			    (pk ? X509_set_pubkey(x, pk) : pubkey_from_csr(x, csr)) &&
 			    X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) &&
 			    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)req->not_before) &&
 			    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)req->not_after)
@@ -420,6 +455,15 @@ ca_issue(struct ca *ca, const struct ca_request *req, struct ca_result *res)
 		return MEF_EINVAL;
 	}
 	r = csr_load(req->csr, req->csr_len, req->san, &csr, &san, NULL, &res->why);
+	if (r == 0 && req->challenge[0]) {
+		char got[sizeof(req->challenge)];
+
+		challenge_get(csr, got, sizeof(got));
+		if (got[0] && strcasecmp(got, req->challenge) != 0) {
+			res->why = "challengePassword is not the expected value";
+			r = MEF_EDENIED;
+		}
+	}
 	if (r == 0 && !(x = X509_new()))
 		r = MEF_ENOMEM;
 	if (r == 0)

@@ -248,6 +248,14 @@ enroll_check(struct mefd *d, const struct mef_req *req, enum est_kind k, char *i
 		*why = "client ID cannot be a certificate identity";
 		return RSC_ORIGINATOR_HAS_NO_PRIVILEGE;
 	}
+	/*
+	 * Issued here: ca_issue checks the CSR (signature, key, SAN == id, and
+	 * the challengePassword against the KeID, request_fill) before it
+	 * signs, so it is not parsed and verified twice (docs/performance.md).
+	 * An upstream CA gets only requests checked here.
+	 */
+	if (!d->conf->ca_upstream)
+		return 0;
 	r = ca_csr_check(req->body, req->body_len, id, NULL, challenge, sizeof(challenge), why);
 	if (r)
 		return csr_rsc(r);
@@ -268,6 +276,9 @@ request_fill(struct mefd *d, const struct mef_req *req, const char *id, struct c
 	memcpy(cr->csr, req->body, req->body_len);
 	cr->csr_len = req->body_len;
 	snprintf(cr->san, sizeof(cr->san), "%s", id);
+	/* docs/est.md: a challengePassword, if sent, binds the CSR to this session's KeID (an RA's clients' CSRs are its own business) */
+	if (!ra_client(d, req->peer->client.id))
+		snprintf(cr->challenge, sizeof(cr->challenge), "%s", req->peer->keid);
 	if (strlen(req->peer->client.id) < sizeof(cr->subject_cn))
 		snprintf(cr->subject_cn, sizeof(cr->subject_cn), "%s", req->peer->client.id);
 	cr->not_before = now - 60; /* tolerate clients whose clock is a little behind */

@@ -141,6 +141,15 @@ test_issue_profile(void **state)
 	x = d2i_X509(NULL, &p, (long)res.cert_len);
 	assert_non_null(x);
 	assert_int_equal(X509_verify(x, ca_key), 1);
+	/* the subject key is the CSR's, bit for bit (ca.c copies the SubjectPublicKeyInfo) */
+	{
+		const unsigned char *q = req.csr;
+		X509_REQ *csr = d2i_X509_REQ(NULL, &q, (long)req.csr_len);
+
+		assert_non_null(csr);
+		assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(x), X509_REQ_get0_pubkey(csr)), 1);
+		X509_REQ_free(csr);
+	}
 	assert_int_equal(X509_get_signature_nid(x), NID_ecdsa_with_SHA256);
 	assert_int_equal(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE);
 	eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
@@ -247,13 +256,55 @@ test_wire(void **state)
 	assert_int_equal(est_http_decode((const uint8_t *)"Zm9", 3, &der, &len), MEF_EINVAL);
 }
 
+/* est_pkcs7_certs against `openssl crl2pkcs7 -nocrl` (an independent encoder), 1 and 2 certs. */
+static void
+test_pkcs7_certs_like_crl2pkcs7(void **state)
+{
+	uint8_t *ders[2], *p7 = NULL, want[8192];
+	size_t lens[2], p7len = 0, wantlen;
+	char both[160], cmd[512];
+	FILE *f, *out;
+	X509 *x;
+
+	(void)state;
+	f = fopen(crt_path, "r");
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(x);
+	ders[0] = ders[1] = NULL;
+	lens[0] = (size_t)i2d_X509(x, &ders[0]);
+	lens[1] = (size_t)i2d_X509(x, &ders[1]);
+	X509_free(x);
+	snprintf(both, sizeof(both), "%s/both.pem", dir);
+	snprintf(cmd, sizeof(cmd), "cat %s %s > %s", crt_path, crt_path, both);
+	assert_int_equal(system(cmd), 0);
+	for (size_t n = 1; n <= 2; n++) {
+		snprintf(cmd, sizeof(cmd), "openssl crl2pkcs7 -nocrl -certfile %s -outform DER",
+			 n == 1 ? crt_path : both);
+		out = popen(cmd, "r");
+		assert_non_null(out);
+		wantlen = fread(want, 1, sizeof(want), out);
+		assert_int_equal(pclose(out), 0);
+		assert_int_equal(est_pkcs7_certs((const uint8_t *const *)ders, lens, n, &p7, &p7len),
+				 0);
+		assert_int_equal(p7len, wantlen);
+		assert_memory_equal(p7, want, wantlen);
+		free(p7);
+	}
+	/* a blob that is not one DER SEQUENCE is refused */
+	lens[1] = lens[0] - 1;
+	assert_int_not_equal(est_pkcs7_certs((const uint8_t *const *)ders, lens, 2, &p7, &p7len), 0);
+	OPENSSL_free(ders[0]);
+	OPENSSL_free(ders[1]);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_issue_profile), cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_crl),           cmocka_unit_test(test_serial_canon),
-		cmocka_unit_test(test_wire),
+		cmocka_unit_test(test_wire),          cmocka_unit_test(test_pkcs7_certs_like_crl2pkcs7),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
