@@ -138,7 +138,9 @@ addr_factor = 10000
         self.proc = None
 
     def ctl(self, *a):
-        return sh(BUILD / "mefctl", "-c", self.conf, *a)
+        # the mefctl next to the binary under test (its schema), else the build's
+        ctl = self.binary.parent / "mefctl"
+        return sh(ctl if ctl.exists() else BUILD / "mefctl", "-c", self.conf, *a)
 
     def provision(self):
         self.ctl("group", "add", "bench", "--pattern", "*@bench.example.com", "--secret-hex",
@@ -463,7 +465,8 @@ def scale(n_clients, n_ke):
 
 
 def compare(before_bin):
-    """Before/after: the PSK bootstrap rows on two mefd binaries, alternating, medians of 3."""
+    """Before/after: the PSK bootstrap rows on two mefd binaries, alternating, medians of 3;
+    cpu = mefd's CPU microseconds per bootstrap."""
     with tempfile.TemporaryDirectory(prefix="mefd-cmp.") as t:
         t = Path(t)
         for x in ("pki", "a", "b"):
@@ -484,20 +487,27 @@ def compare(before_bin):
                                          ("HTTPS TLS 1.3", "https", "psk", ["-3"])):
                 xs, ys = [], []
                 for _ in range(3):
-                    xs.append(run_bench(["-P", proto, "-p", a.ports[key], *v3, *grp()]))
-                    ys.append(run_bench(["-P", proto, "-p", b.ports[key], *v3, *grp()]))
+                    xs.append(run_bench(["-P", proto, "-p", a.ports[key], *v3, *grp()],
+                                        pids=[a.proc.pid]))
+                    ys.append(run_bench(["-P", proto, "-p", b.ports[key], *v3, *grp()],
+                                        pids=[b.proc.pid]))
                 x = statistics.median(r["rate"] for r in xs)
                 y = statistics.median(r["rate"] for r in ys)
                 px = statistics.median(r["p99_ms"] for r in xs)
                 py = statistics.median(r["p99_ms"] for r in ys)
+                cx = statistics.median(r.get("cpu_us", 0) for r in xs)
+                cy = statistics.median(r.get("cpu_us", 0) for r in ys)
                 rows.append(f"| PSK bootstrap {name:<19} | {x:>8.0f} | {y:>8.0f} | "
-                            f"{y / x if x else 0:>5.2f} | {px:>7.1f} | {py:>7.1f} |")
+                            f"{y / x if x else 0:>5.2f} | {px:>7.1f} | {py:>7.1f} | "
+                            f"{cx:>7.0f} | {cy:>7.0f} |")
         finally:
             a.stop()
             b.stop()
     return "\n".join([f"before = {before_bin}, after = {BUILD / 'mefd'}",
-                      f"| {'scenario':<33} | before/s |  after/s | gain  | p99 bef | p99 aft |",
-                      "|" + "-" * 35 + "|----------|----------|-------|---------|---------|",
+                      f"| {'scenario':<33} | before/s |  after/s | gain  | p99 bef | p99 aft | "
+                      f"cpu bef | cpu aft |",
+                      "|" + "-" * 35 + "|----------|----------|-------|---------|---------|"
+                      "---------|---------|",
                       *rows])
 
 
