@@ -5,7 +5,7 @@ CC      ?= cc
 BCFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Iinclude
 BPKGS   := openssl libcoap-3-openssl libmicrohttpd gnutls
 
-all: $(BB)/bench $(BB)/bare_coap $(BB)/bare_mhd
+all: $(BB)/bench $(BB)/bare_coap $(BB)/bare_mhd $(BB)/pki_setup
 
 $(BB)/bench: bench/bench.c
 	@mkdir -p $(BB)
@@ -14,6 +14,10 @@ $(BB)/bench: bench/bench.c
 $(BB)/bare_coap: bench/bare_coap.c
 	@mkdir -p $(BB)
 	$(CC) $(BCFLAGS) $(shell pkg-config --cflags libcoap-3-openssl) -o $@ $< $(shell pkg-config --libs libcoap-3-openssl openssl)
+
+$(BB)/pki_setup: bench/pki_setup.c
+	@mkdir -p $(BB)
+	$(CC) $(BCFLAGS) $(shell pkg-config --cflags openssl) -o $@ $< $(shell pkg-config --libs openssl)
 
 $(BB)/bare_mhd: bench/bare_mhd.c
 	@mkdir -p $(BB)

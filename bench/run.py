@@ -366,6 +366,16 @@ def ecdsa_ceiling():
     return sign, verify, 1 / (1 / sign + 1 / verify)
 
 
+def pki_setup(p):
+    """What libcoap 4.3.1 re-does per certificate / TLS 1.3-over-TCP handshake (coapb_der_load)."""
+    cp = subprocess.run([str(BB / "pki_setup"), str(p / "mef.crt"), str(p / "mef.key"),
+                         str(p / "ca.crt"), "1000"], capture_output=True, text=True, timeout=60)
+    if cp.returncode != 0:
+        return None
+    return ("libcoap per-handshake PKI setup (bench/pki_setup.c): " +
+            ", ".join(cp.stdout.strip().splitlines()))
+
+
 def rss_kb(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
@@ -547,6 +557,7 @@ def main():
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(0.5)
             rows = measure(scen, only, rows_like, [m.proc.pid], [x.pid for x in b.procs])
+            pki_line = None if only or rows_like else pki_setup(t / "pki")
             if perf:
                 perf.send_signal(signal.SIGINT)
                 perf.wait(30)
@@ -562,6 +573,8 @@ def main():
         if ec:
             print(f"ECDSA P-256 (openssl speed): sign {ec[0]:.0f}/s, verify {ec[1]:.0f}/s, "
                   f"sign+verify ceiling {ec[2]:.0f}/s")
+        if pki_line:
+            print(pki_line)
         if ec and est and https and est["rate"] and https["rate"] > est["rate"]:
             beyond = 1 / (1 / est["rate"] - 1 / https["rate"])
             print(f"EST with TLS set aside: {beyond:.0f} enrolments/s = "
