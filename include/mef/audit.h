@@ -25,6 +25,15 @@ int audit_open(const char *path, struct audit **ret);
 struct audit *audit_close(struct audit *a);
 
 /*
+ * Each line is written at once, in order, and normally fdatasync'ed before
+ * audit_append returns. With defer set, the sync is handed to defer(ctx,
+ * fd) instead (mefd: the group commit, kebatch_sync_with_next), and done
+ * here only if defer fails: a line is then on disk with the next commit,
+ * before any answer held for the rows queued next to it (docs/operations.md).
+ */
+void audit_defer_sync(struct audit *a, int (*defer)(void *ctx, int fd), void *ctx);
+
+/*
  * Appends one event with its fields given as NULL-terminated pairs of
  * strings: "key", "value", ..., NULL (a NULL value is left out). Values are
  * identifiers, addresses and reasons, never secrets. 0, MEF_ENOMEM or MEF_EIO.

@@ -44,6 +44,15 @@ int kebatch_put(struct kebatch *b, const struct ke_rec *k, const struct mef_secr
 /* Queues a copy of the certificate row c and its DER, key c->serial; as kebatch_put. */
 int kebatch_put_cert(struct kebatch *b, const struct cert_rec *c, const uint8_t *der, size_t len);
 
+/*
+ * Makes the next commit also fdatasync fd (a dup is kept until then), so a
+ * file written next to the store (the audit trail) becomes durable with the
+ * rows queued alongside, and answers held for those rows wait for it too.
+ * A commit is started even with no row queued. 0, or MEF_EIO (dup failed:
+ * the caller syncs itself). Shaped for audit_defer_sync().
+ */
+int kebatch_sync_with_next(void *b, int fd);
+
 /* Blocks until every queued row is written. 0, or MEF_ESTORE when some could not be stored. */
 int kebatch_sync(struct kebatch *b);
 

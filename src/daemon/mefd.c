@@ -212,6 +212,9 @@ mefd_start(struct mefd *d)
 	    (d->kebatch = kebatch_new(d->store, d->conf->store_path, d->kek)) &&
 	    (r = loop_add_fd(d->loop, kebatch_fd(d->kebatch), EPOLLIN, kebatch_io, d)) == 0)
 		r = loop_add_prepare(d->loop, kebatch_prepare, d);
+	/* audit lines become durable with the group commit, not one fdatasync each */
+	if (r == 0 && d->kebatch)
+		audit_defer_sync(d->audit, kebatch_sync_with_next, d->kebatch);
 	if (r == 0)
 		r = open_bindings(d);
 	if (r == 0)

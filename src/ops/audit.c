@@ -32,6 +32,8 @@ struct audit {
 	char *path;
 	int fd;
 	ino_t ino;
+	int (*defer_sync)(void *ctx, int fd); /* audit_defer_sync, or NULL: fdatasync per line */
+	void *defer_ctx;
 };
 
 static void
@@ -171,8 +173,10 @@ event_head(const char *event, const char *const *kv)
 }
 
 static int
-write_all(int fd, const char *p, size_t len)
+write_all(const struct audit *a, const char *p, size_t len)
 {
+	int fd = a->fd;
+
 	while (len > 0) {
 		ssize_t n = write(fd, p, len);
 
@@ -183,6 +187,8 @@ write_all(int fd, const char *p, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
+	if (a->defer_sync && a->defer_sync(a->defer_ctx, fd) == 0)
+		return 0;
 	return fdatasync(fd) == 0 ? 0 : MEF_EIO;
 }
 
@@ -201,10 +207,19 @@ append_locked(struct audit *a, const char *head)
 			line = NULL, r = MEF_ENOMEM;
 	}
 	if (r == 0)
-		r = write_all(a->fd, line, strlen(line));
+		r = write_all(a, line, strlen(line));
 	free(body);
 	free(line);
 	return r;
+}
+
+void
+audit_defer_sync(struct audit *a, int (*defer)(void *ctx, int fd), void *ctx)
+{
+	if (a) {
+		a->defer_sync = defer;
+		a->defer_ctx = ctx;
+	}
 }
 
 int

@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "mef/err.h"
 #include "mef/kebatch.h"
+#include "mef/log.h"
 #include "store_internal.h"
 
 #define KEBATCH_FAILED 64 /* keys of rows that could not be written, answered with an error */
@@ -41,6 +43,8 @@ struct row {
 struct batch {
 	size_t n;
 	uint64_t gen;
+	int sync_fd;      /* a dup of a file to fdatasync after the commit (kebatch_sync_with_next), or -1 */
+	bool sync_failed; /* written by the writer */
 	struct row r[KEBATCH_MAX];
 };
 
@@ -99,6 +103,8 @@ write_batch(struct store *s, struct batch *w)
 
 	for (size_t i = 0; i < w->n; i++)
 		w->r[i].bad = false;
+	if (w->n == 0) /* only a file to sync */
+		return;
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		r = MEF_ESTORE;
 	for (size_t i = 0; i < w->n && r == 0; i++)
@@ -126,6 +132,8 @@ writer(void *arg)
 		b->go = false;
 		pthread_mutex_unlock(&b->mu);
 		write_batch(b->ws, &b->q[b->cur ^ 1]); /* cur only changes while !done */
+		if (b->q[b->cur ^ 1].sync_fd >= 0)
+			b->q[b->cur ^ 1].sync_failed = fdatasync(b->q[b->cur ^ 1].sync_fd) != 0;
 		pthread_mutex_lock(&b->mu);
 		b->done = true;
 		pthread_cond_broadcast(&b->cv);
@@ -148,6 +156,7 @@ kebatch_new(struct store *s, const char *path, const struct mef_secret *kek)
 		return NULL;
 	b->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	b->next_gen = 1;
+	b->q[0].sync_fd = b->q[1].sync_fd = -1;
 	pthread_mutex_init(&b->mu, NULL);
 	pthread_cond_init(&b->cv, NULL);
 	if (b->efd < 0 || store_open(path, kek, false, &b->ws) != 0 ||
@@ -182,7 +191,14 @@ finish(struct kebatch *b)
 		w->r[i].blob = secret_free(w->r[i].blob);
 	}
 	w->n = 0;
-	b->done_gen = w->gen;
+	if (w->sync_fd >= 0) {
+		if (w->sync_failed)
+			log_err("audit trail: fdatasync after the group commit failed");
+		close(w->sync_fd);
+		w->sync_fd = -1;
+	}
+	if (w->gen > b->done_gen)
+		b->done_gen = w->gen;
 	b->busy = false;
 	n = b->n_waiters;
 	for (size_t i = 0; i < n; i++) {
@@ -199,7 +215,7 @@ finish(struct kebatch *b)
 static void
 start(struct kebatch *b)
 {
-	if (b->busy || b->q[b->cur].n == 0)
+	if (b->busy || (b->q[b->cur].n == 0 && b->q[b->cur].sync_fd < 0))
 		return;
 	pthread_mutex_lock(&b->mu);
 	b->cur ^= 1;
@@ -260,9 +276,12 @@ kebatch_free(struct kebatch *b)
 	pthread_cond_signal(&b->cv);
 	pthread_mutex_unlock(&b->mu);
 	pthread_join(b->th, NULL);
-	for (int q = 0; q < 2; q++)
+	for (int q = 0; q < 2; q++) {
 		for (size_t i = 0; i < b->q[q].n; i++)
 			secret_free(b->q[q].r[i].blob);
+		if (b->q[q].sync_fd >= 0)
+			close(b->q[q].sync_fd);
+	}
 	store_close(b->ws);
 	close(b->efd);
 	pthread_mutex_destroy(&b->mu);
@@ -314,6 +333,25 @@ kebatch_put_cert(struct kebatch *b, const struct cert_rec *c, const uint8_t *der
 	if (!r)
 		return MEF_ENOMEM;
 	r->u.cert = *c;
+	return 0;
+}
+
+int
+kebatch_sync_with_next(void *arg, int fd)
+{
+	struct kebatch *b = arg;
+	struct batch *q = b ? &b->q[b->cur] : NULL;
+
+	if (!q || fd < 0)
+		return MEF_EIO;
+	if (q->sync_fd >= 0)
+		return 0;
+	if ((q->sync_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return MEF_EIO;
+	if (q->n == 0) { /* a batch of its own until a row joins it (put) */
+		b->first_ms = mono_ms();
+		q->gen = b->next_gen++;
+	}
 	return 0;
 }
 

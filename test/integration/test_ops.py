@@ -229,6 +229,32 @@ def chain_ok(path):
     return [json.loads(ln) for ln in lines[:-1]]
 
 
+def test_audit_lines_synced_by_the_group_commit(mefd_factory, tmp_path):
+    """docs/operations.md: mefd does not fdatasync each audit line on its loop;
+    the writer thread syncs the trail with the group commit that carries the
+    Ke, before the answer held for it. strace (attached to every thread) must
+    see the trail's fdatasync from the writer thread only, and the chain
+    stays intact."""
+    audit = tmp_path / "audit.log"
+    d = ops_daemon(mefd_factory, extra=f"[audit]\npath = {audit}\n")
+    trace = tmp_path / "strace.txt"
+    st = subprocess.Popen(["strace", "-f", "-y", "-qq", "-e", "trace=fdatasync", "-o", str(trace),
+                           "-p", str(d.pid)], stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)  # attached to every thread
+        for _ in range(6):
+            assert psk_get(d, "dev1@ops.example.com", d.psk_hex).status == 200
+    finally:
+        st.send_signal(signal.SIGINT)
+        st.wait(10)
+    synced = [ln.split()[0] for ln in trace.read_text().splitlines()
+              if "fdatasync(" in ln and str(audit) in ln]
+    assert synced, trace.read_text()[-2000:]
+    assert str(d.pid) not in synced, "the loop thread synced the audit trail itself"
+    events = chain_ok(audit)
+    assert sum(e["event"] == "bootstrap" for e in events) >= 6
+
+
 def test_audit_trail_chain_and_tamper(mefd_factory, tmp_path):
     audit = tmp_path / "audit.log"
     d = ops_daemon(mefd_factory, extra=f"[audit]\npath = {audit}\n")
