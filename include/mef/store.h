@@ -141,6 +141,9 @@ int store_client_list(struct store *s, store_client_cb cb, void *ctx);
 /* Disable flags for identities that are not individual clients (group members). */
 int store_member_set_disabled(struct store *s, const char *id, bool disabled);
 int store_member_is_disabled(struct store *s, const char *id, bool *ret);
+typedef int (*store_id_cb)(void *ctx, const char *id);
+/* Calls cb with every identity store_member_set_disabled has disabled, in no particular order. */
+int store_member_disabled_list(struct store *s, store_id_cb cb, void *ctx);
 
 /* --- enrolment groups --- */
 int store_group_add(struct store *s, const struct group_rec *g, const struct mef_secret *secret);
@@ -154,6 +157,27 @@ int store_group_match(struct store *s, const char *kpm_id, struct group_rec *ret
 int store_group_remove(struct store *s, const char *name);
 typedef int (*store_group_cb)(void *ctx, const struct group_rec *g);
 int store_group_list(struct store *s, store_group_cb cb, void *ctx);
+/*
+ * Every group in the order store_group_match tries them (longest pattern
+ * first, then name): the first one whose pattern store_group_glob matches
+ * is the group store_group_match returns. secret is the group's opened
+ * secret, a new secret that cb owns; NULL if it cannot be opened (wrong KEK,
+ * a damaged row), the error store_group_match would return for that group.
+ */
+typedef int (*store_group_secret_cb)(void *ctx, const struct group_rec *g,
+				     struct mef_secret *secret);
+int store_group_scan(struct store *s, store_group_secret_cb cb, void *ctx);
+/* Whether kpm_id matches a group pattern exactly as store_group_match decides it. */
+bool store_group_glob(const struct store *s, const char *pattern, const char *kpm_id);
+
+/*
+ * The credential stamp: a number that changes with every committed change
+ * to clients, their targets, groups, their targets and member disable
+ * flags, by any process on the store (triggers of schema 4), and with no
+ * other write (Ke, certificates, Mmef). What was read from those tables
+ * after the stamp was read is current while the stamp stays the same.
+ */
+int store_cred_stamp(struct store *s, int64_t *ret);
 
 /* --- enrolment keys --- */
 /*

@@ -288,6 +288,18 @@ store_member_is_disabled(struct store *s, const char *id, bool *ret)
 	return s->ops->member_is_disabled(s, id, ret);
 }
 
+int
+store_member_disabled_list(struct store *s, store_id_cb cb, void *ctx)
+{
+	return s->ops->member_disabled_list(s, cb, ctx);
+}
+
+int
+store_cred_stamp(struct store *s, int64_t *ret)
+{
+	return s->ops->cred_stamp(s, ret);
+}
+
 /* --- enrolment groups --- */
 
 int
@@ -337,6 +349,39 @@ store_group_match(struct store *s, const char *kpm_id, struct group_rec *ret,
 		return r;
 	*ret = row;
 	return 0;
+}
+
+struct group_scan_ctx {
+	const struct store *s;
+	store_group_secret_cb cb;
+	void *ctx;
+};
+
+static int
+group_scan_open(void *arg, const struct group_rec *g, const struct store_blob *blob)
+{
+	struct group_scan_ctx *sc = arg;
+	struct mef_secret *secret = NULL;
+	char aad[AAD_MAX];
+
+	snprintf(aad, sizeof(aad), "group:%s:secret", g->name);
+	if (wrap_open(sc->s->kek, aad, blob->p, blob->len, &secret) < 0)
+		secret = NULL;
+	return sc->cb(sc->ctx, g, secret);
+}
+
+int
+store_group_scan(struct store *s, store_group_secret_cb cb, void *ctx)
+{
+	struct group_scan_ctx sc = { .s = s, .cb = cb, .ctx = ctx };
+
+	return s->ops->group_scan(s, group_scan_open, &sc);
+}
+
+bool
+store_group_glob(const struct store *s, const char *pattern, const char *kpm_id)
+{
+	return s->ops->glob(pattern, kpm_id);
 }
 
 int

@@ -21,6 +21,8 @@ struct store_blob {
 };
 
 typedef int (*store_ke_raw_cb)(void *ctx, const struct ke_rec *k, const struct store_blob *blob);
+typedef int (*store_group_raw_cb)(void *ctx, const struct group_rec *g,
+				  const struct store_blob *secret);
 
 /*
  * Every function returns 0 or a MEF_E* code: MEF_ENOTFOUND when the row does
@@ -43,11 +45,16 @@ struct store_ops {
 
 	int (*member_set_disabled)(struct store *s, const char *id, bool disabled);
 	int (*member_is_disabled)(struct store *s, const char *id, bool *ret);
+	int (*member_disabled_list)(struct store *s, store_id_cb cb, void *ctx);
 
 	int (*group_add)(struct store *s, const struct group_rec *g, const struct store_blob *secret);
 	int (*group_get)(struct store *s, const char *name, struct group_rec *ret);
 	int (*group_match)(struct store *s, const char *kpm_id, struct group_rec *ret,
 			   struct store_blob *ret_secret);
+	/* every group in group_match's order; the blob is the backend's, valid during cb only */
+	int (*group_scan)(struct store *s, store_group_raw_cb cb, void *ctx);
+	/* the pattern match group_match applies (true: str matches pattern) */
+	bool (*glob)(const char *pattern, const char *str);
 	int (*group_remove)(struct store *s, const char *name);
 	int (*group_list)(struct store *s, store_group_cb cb, void *ctx);
 
@@ -72,6 +79,7 @@ struct store_ops {
 	/* what: 0 begin, 1 commit, 2 roll back (store_tx_begin / store_tx_end) */
 	int (*tx_outer)(struct store *s, int what);
 	int (*backup)(struct store *s, const char *path);
+	int (*cred_stamp)(struct store *s, int64_t *ret);
 };
 
 /* The common head of every backend's handle (embedded first). */
@@ -103,6 +111,6 @@ extern const struct store_ops store_pg_ops;
 int store_pg_open(const char *url, const char *password, bool readonly, struct store **ret);
 
 /* Schema version written by this build (all backends agree on it). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 #endif

@@ -20,6 +20,11 @@
 #define MAX_PARAMS 12
 #define MIGRATE_LOCK "7233083219" /* pg_advisory_xact_lock key: "mefd" schema changes */
 
+/* Any change to table t, TRUNCATE included, bumps the credential stamp in the same transaction. */
+#define STAMP_TRIGGER(t) \
+	"CREATE TRIGGER " t "_stamp AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON " t \
+	" FOR EACH STATEMENT EXECUTE FUNCTION cred_stamp_bump();"
+
 /* migrations[i] moves schema_version from i to i + 1 (the SQLite steps, in PostgreSQL types). */
 static const char *const migrations[] = {
 	/* 0 -> 1 */
@@ -86,6 +91,13 @@ static const char *const migrations[] = {
 	"CREATE INDEX certs_revoked ON certs(revoked);",
 	/* 2 -> 3: Mmef resources (store_pg_mmef.c) */
 	pg_mmef_schema,
+	/* 3 -> 4: the credential stamp (store_cred_stamp), bumped once per changing statement */
+	"CREATE TABLE cred_stamp (id INTEGER PRIMARY KEY CHECK (id = 1), n BIGINT NOT NULL);"
+	"INSERT INTO cred_stamp (id, n) VALUES (1, 0);"
+	"CREATE FUNCTION cred_stamp_bump() RETURNS trigger LANGUAGE plpgsql AS"
+	" $$BEGIN UPDATE cred_stamp SET n = n + 1 WHERE id = 1; RETURN NULL; END$$;"
+	STAMP_TRIGGER("clients") STAMP_TRIGGER("client_targets") STAMP_TRIGGER("groups")
+	STAMP_TRIGGER("group_targets") STAMP_TRIGGER("member_disabled"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -336,18 +348,30 @@ pg_blob(const PGresult *res, int row, int col, struct store_blob *ret)
 
 /* --- open, migrate, close --- */
 
+/* A query that yields exactly one integer (one row, one column). */
 static int
-schema_version(struct store *s, int *ret)
+one_int(struct store *s, const char *sql, int64_t *ret)
 {
 	PGresult *res;
-	int r = pg_query(s, &res, "SELECT version FROM schema_version", "");
+	int r = pg_query(s, &res, sql, "");
 
 	if (r < 0)
 		return r;
 	r = PQntuples(res) == 1 ? 0 : MEF_ESTORE;
 	if (r == 0)
-		*ret = (int)pg_int(res, 0, 0);
+		*ret = pg_int(res, 0, 0);
 	PQclear(res);
+	return r;
+}
+
+static int
+schema_version(struct store *s, int *ret)
+{
+	int64_t v = 0;
+	int r = one_int(s, "SELECT version FROM schema_version", &v);
+
+	if (r == 0)
+		*ret = (int)v;
 	return r;
 }
 
@@ -417,7 +441,7 @@ schema_absent(struct store *s)
 static int
 migrate(struct store *s, bool readonly)
 {
-	int v, r;
+	int v = 0, r;
 
 	if (readonly) {
 		/*
@@ -734,6 +758,29 @@ pg_member_is_disabled(struct store *s, const char *id, bool *ret)
 	return 0;
 }
 
+static int
+pg_member_disabled_list(struct store *s, store_id_cb cb, void *ctx)
+{
+	char id[MEF_ID_MAX];
+	PGresult *res;
+	int r = pg_query(s, &res, "SELECT id FROM member_disabled", "");
+
+	if (r < 0)
+		return r;
+	for (int i = 0; r == 0 && i < PQntuples(res); i++) {
+		pg_text(res, i, 0, id, sizeof(id));
+		r = cb(ctx, id);
+	}
+	PQclear(res);
+	return r;
+}
+
+static int
+pg_cred_stamp(struct store *s, int64_t *ret)
+{
+	return one_int(s, "SELECT n FROM cred_stamp WHERE id = 1", ret);
+}
+
 /* --- groups --- */
 
 /* As CLIENT_SELECT: 0-6 the record, 7-8 target, 9 the wrapped secret or NULL. */
@@ -818,6 +865,16 @@ pg_group_get(struct store *s, const char *name, struct group_rec *ret)
  * are read in one statement (one round trip on the handshake path) and
  * matched here, most specific (longest pattern) first.
  */
+static bool
+pg_glob(const char *pattern, const char *str)
+{
+	return fnmatch(pattern, str, FNM_NOESCAPE) == 0;
+}
+
+/* Every group with its secret, most specific (longest pattern) first: the order of pg_group_match. */
+#define GROUP_BY_PRECEDENCE \
+	GROUP_SELECT("g.secret_wrapped") "ORDER BY length(g.pattern) DESC, g.name COLLATE \"C\", t.pos"
+
 static int
 pg_group_match(struct store *s, const char *kpm_id, struct group_rec *ret,
 	       struct store_blob *ret_secret)
@@ -826,20 +883,42 @@ pg_group_match(struct store *s, const char *kpm_id, struct group_rec *ret,
 	PGresult *res;
 	int i = 0, row, r;
 
-	r = pg_query(s, &res, GROUP_SELECT("g.secret_wrapped")
-		     "ORDER BY length(g.pattern) DESC, g.name COLLATE \"C\", t.pos", "");
+	r = pg_query(s, &res, GROUP_BY_PRECEDENCE, "");
 	if (r < 0)
 		return r;
 	r = MEF_ENOTFOUND;
 	while (r == MEF_ENOTFOUND && i < PQntuples(res)) {
 		row = i;
 		group_gather(res, &i, &g);
-		if (fnmatch(g.pattern, kpm_id, FNM_NOESCAPE) == 0)
+		if (pg_glob(g.pattern, kpm_id))
 			r = ret_secret ? pg_blob(res, row, 9, ret_secret) : 0;
 	}
 	PQclear(res);
 	if (r == 0)
 		*ret = g;
+	return r;
+}
+
+/* As pg_group_match, handing every group to cb in turn. */
+static int
+pg_group_scan(struct store *s, store_group_raw_cb cb, void *ctx)
+{
+	struct store_blob blob = {0};
+	struct group_rec g;
+	PGresult *res;
+	int i = 0, row, r;
+
+	if ((r = pg_query(s, &res, GROUP_BY_PRECEDENCE, "")) < 0)
+		return r;
+	while (r == 0 && i < PQntuples(res)) {
+		row = i;
+		group_gather(res, &i, &g);
+		if ((r = pg_blob(res, row, 9, &blob)) == 0)
+			r = cb(ctx, &g, &blob);
+		free(blob.p);
+		blob.p = NULL;
+	}
+	PQclear(res);
 	return r;
 }
 
@@ -980,9 +1059,12 @@ const struct store_ops store_pg_ops = {
 	.client_list = pg_client_list,
 	.member_set_disabled = pg_member_set_disabled,
 	.member_is_disabled = pg_member_is_disabled,
+	.member_disabled_list = pg_member_disabled_list,
 	.group_add = pg_group_add,
 	.group_get = pg_group_get,
 	.group_match = pg_group_match,
+	.group_scan = pg_group_scan,
+	.glob = pg_glob,
 	.group_remove = pg_group_remove,
 	.group_list = pg_group_list,
 	.ke_put = pg_ke_put,
@@ -997,5 +1079,6 @@ const struct store_ops store_pg_ops = {
 	.cert_revoked_count = pg_cert_revoked_count,
 	.mmef = &pg_mmef_ops,
 	.tx_outer = pg_tx_outer,
+	.cred_stamp = pg_cred_stamp,
 	/* .backup: none; a PostgreSQL database is backed up with pg_dump / base backups */
 };

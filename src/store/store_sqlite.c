@@ -21,6 +21,12 @@
 
 #define BUSY_TIMEOUT_MS 5000
 
+/* One trigger per kind of change on table t: each bumps the credential stamp. */
+#define STAMP_TRIGGER(t, op) \
+	"CREATE TRIGGER " t "_stamp_" op " AFTER " op " ON " t \
+	" BEGIN UPDATE cred_stamp SET n = n + 1 WHERE id = 1; END;"
+#define STAMP_TRIGGERS(t) STAMP_TRIGGER(t, "INSERT") STAMP_TRIGGER(t, "UPDATE") STAMP_TRIGGER(t, "DELETE")
+
 /* migrations[i] moves the schema from user_version i to i + 1. */
 static const char *const migrations[] = {
 	/* 0 -> 1: the first schema */
@@ -89,6 +95,15 @@ static const char *const migrations[] = {
 	"CREATE INDEX IF NOT EXISTS certs_revoked ON certs(revoked);",
 	/* 2 -> 3: Mmef registrations, key registrations, commands (src/store/sqlite_mmef.c) */
 	sqlite_mmef_schema,
+	/*
+	 * 3 -> 4: the credential stamp (store_cred_stamp). Every row written to
+	 * the tables a PSK or group resolution reads bumps it, whoever writes
+	 * (mefd, mefctl, the sqlite3 shell); Ke, certificate and Mmef rows do not.
+	 */
+	"CREATE TABLE cred_stamp (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);"
+	"INSERT INTO cred_stamp (id, n) VALUES (1, 0);"
+	STAMP_TRIGGERS("clients") STAMP_TRIGGERS("client_targets") STAMP_TRIGGERS("groups")
+	STAMP_TRIGGERS("group_targets") STAMP_TRIGGERS("member_disabled"),
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -116,9 +131,11 @@ enum stmt {
 	ST_MEMBER_INSERT,
 	ST_MEMBER_DELETE,
 	ST_MEMBER_GET,
+	ST_MEMBER_LIST,
 	ST_GROUP_INSERT,
 	ST_GROUP_GET,
 	ST_GROUP_MATCH,
+	ST_GROUP_SCAN,
 	ST_GROUP_DELETE,
 	ST_GROUP_LIST,
 	ST_GTARGET_INSERT,
@@ -130,6 +147,7 @@ enum stmt {
 	ST_KE_REVOKE,
 	ST_KE_SWEEP,
 	ST_KE_DELETE_CLIENT,
+	ST_CRED_STAMP,
 	ST_MAX,
 };
 
@@ -155,12 +173,16 @@ static const char *const stmt_sql[ST_MAX] = {
 	[ST_MEMBER_INSERT] = "INSERT OR IGNORE INTO member_disabled (id) VALUES (?)",
 	[ST_MEMBER_DELETE] = "DELETE FROM member_disabled WHERE id = ?",
 	[ST_MEMBER_GET] = "SELECT 1 FROM member_disabled WHERE id = ?",
+	[ST_MEMBER_LIST] = "SELECT id FROM member_disabled",
 	[ST_GROUP_INSERT] = "INSERT INTO groups (" GROUP_COLS ", secret_wrapped)"
 			    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
 	[ST_GROUP_GET] = "SELECT " GROUP_COLS " FROM groups WHERE name = ?",
 	/* The most specific group wins: longest pattern, then name for a stable answer. */
 	[ST_GROUP_MATCH] = "SELECT " GROUP_COLS ", secret_wrapped FROM groups"
 			   " WHERE ?1 GLOB pattern ORDER BY length(pattern) DESC, name LIMIT 1",
+	/* ST_GROUP_MATCH without the WHERE: every group, in the order it tries them */
+	[ST_GROUP_SCAN] = "SELECT " GROUP_COLS ", secret_wrapped FROM groups"
+			  " ORDER BY length(pattern) DESC, name",
 	[ST_GROUP_DELETE] = "DELETE FROM groups WHERE name = ?",
 	[ST_GROUP_LIST] = "SELECT " GROUP_COLS " FROM groups ORDER BY name",
 	[ST_GTARGET_INSERT] = "INSERT INTO group_targets (group_name, pos, target_id, suid)"
@@ -175,6 +197,7 @@ static const char *const stmt_sql[ST_MAX] = {
 	[ST_KE_REVOKE] = "UPDATE ke SET revoked = 1 WHERE keid = ?",
 	[ST_KE_SWEEP] = "DELETE FROM ke WHERE expires <= ?",
 	[ST_KE_DELETE_CLIENT] = "DELETE FROM ke WHERE client_id = ?",
+	[ST_CRED_STAMP] = "SELECT n FROM cred_stamp WHERE id = 1",
 };
 
 struct store_sq {
@@ -738,6 +761,24 @@ sq_member_is_disabled(struct store *s, const char *id, bool *ret)
 	return 0;
 }
 
+static int
+sq_member_disabled_list(struct store *s, store_id_cb cb, void *ctx)
+{
+	struct store_sq *q = sq(s);
+	sqlite3_stmt *st = q->st[ST_MEMBER_LIST];
+	char id[MEF_ID_MAX];
+	int rc, r = 0;
+
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		col_text(st, 0, id, sizeof(id));
+		r = cb(ctx, id);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_fail(rc);
+	sq_release(st);
+	return r;
+}
+
 /* --- groups --- */
 
 static void
@@ -812,6 +853,37 @@ sq_group_match(struct store *s, const char *kpm_id, struct group_rec *ret,
 	       struct store_blob *ret_secret)
 {
 	return group_query(sq(s), ST_GROUP_MATCH, kpm_id, ret, ret_secret);
+}
+
+/* The blob passed to cb points into SQLite's row: valid during the call only. */
+static int
+sq_group_scan(struct store *s, store_group_raw_cb cb, void *ctx)
+{
+	struct store_sq *q = sq(s);
+	sqlite3_stmt *st = q->st[ST_GROUP_SCAN];
+	struct store_blob blob;
+	struct group_rec g;
+	int rc, r = 0;
+
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		group_from_row(st, &g);
+		r = targets_load(q, ST_GTARGET_LIST, g.name, g.targets, &g.n_targets);
+		blob.p = (uint8_t *)sqlite3_column_blob(st, 7);
+		blob.len = (size_t)sqlite3_column_bytes(st, 7);
+		if (r == 0)
+			r = cb(ctx, &g, &blob);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = sq_fail(rc);
+	sq_release(st);
+	return r;
+}
+
+/* The GLOB operator of ST_GROUP_MATCH, as a function (same code in SQLite). */
+static bool
+sq_glob(const char *pattern, const char *str)
+{
+	return sqlite3_strglob(pattern, str) == 0;
 }
 
 static int
@@ -990,6 +1062,20 @@ sq_backup(struct store *s, const char *path)
 	return rc == SQLITE_OK ? 0 : MEF_ESTORE;
 }
 
+static int
+sq_cred_stamp(struct store *s, int64_t *ret)
+{
+	struct store_sq *q = sq(s);
+	sqlite3_stmt *st = q->st[ST_CRED_STAMP];
+	int r;
+
+	if ((r = sq_row(q, st)) < 0)
+		return r == MEF_ENOTFOUND ? MEF_ESTORE : r;
+	*ret = sqlite3_column_int64(st, 0);
+	sq_release(st);
+	return 0;
+}
+
 /* Outer transaction (store_tx_begin / store_tx_end). */
 static int
 sq_tx_outer(struct store *s, int what)
@@ -1023,9 +1109,12 @@ const struct store_ops store_sqlite_ops = {
 	.client_list = sq_client_list,
 	.member_set_disabled = sq_member_set_disabled,
 	.member_is_disabled = sq_member_is_disabled,
+	.member_disabled_list = sq_member_disabled_list,
 	.group_add = sq_group_add,
 	.group_get = sq_group_get,
 	.group_match = sq_group_match,
+	.group_scan = sq_group_scan,
+	.glob = sq_glob,
 	.group_remove = sq_group_remove,
 	.group_list = sq_group_list,
 	.ke_put = sq_ke_put,
@@ -1041,6 +1130,7 @@ const struct store_ops store_sqlite_ops = {
 	.mmef = &sqlite_mmef_ops,
 	.tx_outer = sq_tx_outer,
 	.backup = sq_backup,
+	.cred_stamp = sq_cred_stamp,
 };
 
 struct sqlite3 *

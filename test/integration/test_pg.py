@@ -114,7 +114,7 @@ def ke_rows(pg, db):
 
 def test_schema_versioned_and_blobs_wrapped(pair, pg):
     a, _ = pair
-    assert pg.psql("SELECT version FROM schema_version", db=a.pg_db) == [["3"]]
+    assert pg.psql("SELECT version FROM schema_version", db=a.pg_db) == [["4"]]
     e = a.enrolees
     rows = pg.psql("SELECT encode(psk_wrapped, 'hex') FROM clients WHERE id = 'psk1'", db=a.pg_db)
     assert rows and e.psk_hex.lower() not in rows[0][0]
