@@ -206,6 +206,8 @@ mefd_start(struct mefd *d)
 		r = metrics_new(d, &d->metrics);
 	if (r == 0 && !(d->ratelimit = ratelimit_new(RATELIMIT_SLOTS)))
 		r = MEF_ENOMEM;
+	if (r == 0)
+		r = mef_resolver_new(&d->resolver);
 	if (r == 0 && d->conf->audit_path && (r = audit_open(d->conf->audit_path, &d->audit)) != 0)
 		log_err("cannot open the audit trail %s", d->conf->audit_path);
 	if (r == 0 && d->conf->store_path &&
@@ -247,6 +249,7 @@ mefd_teardown(struct mefd *d)
 	d->ratelimit = ratelimit_free(d->ratelimit);
 	d->loop = loop_free(d->loop);
 	d->est = est_free(d->est);
+	d->resolver = mef_resolver_free(d->resolver);
 	if (kebatch_sync(d->kebatch) != 0)
 		log_err("some enrolment keys could not be stored at exit");
 	d->kebatch = kebatch_free(d->kebatch);

@@ -8,6 +8,7 @@
  */
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -90,6 +91,52 @@ client_from_group(const struct group_rec *g, const char *kpm_id, struct client_r
 }
 
 /*
+ * The client a PSK callback resolved, kept for that handshake's completion
+ * so mef_session_established does not run the same lookups again
+ * (docs/performance.md). One entry serves one completion and lives at most
+ * [limits] handshake_timeout; a miss simply resolves again. A client
+ * disabled in between is refused at its next handshake, as it would be
+ * right after this one.
+ */
+#define PSK_MEMO 32
+
+struct psk_memo {
+	char identity[MEF_ID_MAX];
+	uint64_t at_ms;
+	struct client_rec c;
+};
+
+/* What this file keeps between calls, in the daemon context (d->resolver). */
+struct mef_resolver {
+	struct psk_memo memo[PSK_MEMO];
+	unsigned memo_next;
+	/* the records being resolved: 5-6 KiB each, kept off the handshake stack */
+	struct client_rec psk_client, session_client;
+	struct ke_rec ke;
+};
+
+int
+mef_resolver_new(struct mef_resolver **ret)
+{
+	struct mef_resolver *res = calloc(1, sizeof(*res));
+
+	if (!res)
+		return MEF_ENOMEM;
+	*ret = res;
+	return 0;
+}
+
+struct mef_resolver *
+mef_resolver_free(struct mef_resolver *res)
+{
+	if (res) {
+		secret_wipe(res, sizeof(*res)); /* no key material, but client records */
+		free(res);
+	}
+	return NULL;
+}
+
+/*
  * Resolves a PSK identity: an individual client wins over a group match
  * (issue 3); disabled clients, groups and group members are refused.
  * *ret_psk (may be NULL when only the client is wanted) is a new secret.
@@ -151,27 +198,10 @@ resolve_psk(struct mefd *d, const char *identity, struct client_rec *ret,
 	return 0;
 }
 
-/*
- * The client a PSK callback resolved, kept for that handshake's completion
- * so mef_session_established does not run the same 1-3 SELECTs again
- * (docs/performance.md). One entry serves one completion and lives at most
- * [limits] handshake_timeout; a miss simply resolves again. A client
- * disabled in between is refused at its next handshake, as it would be
- * right after this one.
- */
-#define PSK_MEMO 32
-
-static struct psk_memo {
-	char identity[MEF_ID_MAX];
-	uint64_t at_ms;
-	struct client_rec c;
-} psk_memo[PSK_MEMO];
-static unsigned psk_memo_next;
-
 static void
-psk_memo_put(const char *identity, const struct client_rec *c)
+psk_memo_put(struct mef_resolver *res, const char *identity, const struct client_rec *c)
 {
-	struct psk_memo *m = &psk_memo[psk_memo_next++ % PSK_MEMO];
+	struct psk_memo *m = &res->memo[res->memo_next++ % PSK_MEMO];
 
 	snprintf(m->identity, sizeof(m->identity), "%s", identity);
 	m->at_ms = loop_now_ms();
@@ -184,7 +214,7 @@ psk_memo_take(struct mefd *d, const char *identity, struct client_rec *ret)
 	uint64_t now = loop_now_ms();
 
 	for (unsigned i = 0; i < PSK_MEMO; i++) {
-		struct psk_memo *m = &psk_memo[i];
+		struct psk_memo *m = &d->resolver->memo[i];
 
 		if (!m->identity[0] || strcmp(m->identity, identity) != 0)
 			continue;
@@ -216,15 +246,15 @@ int
 mef_psk_lookup(struct mefd *d, enum mef_transport tr, const char *addr, const char *identity,
 	       struct mef_secret **ret_psk)
 {
-	static struct client_rec c; /* single-threaded; keeps 5 KiB off the handshake stack */
+	struct client_rec *c = &d->resolver->psk_client;
 	const char *why = "";
 	int r;
 
 	r = limit_handshake(d, addr, identity, &why);
 	if (r == 0)
-		r = resolve_psk(d, identity ? identity : "", &c, ret_psk, &why);
+		r = resolve_psk(d, identity ? identity : "", c, ret_psk, &why);
 	if (r == 0)
-		psk_memo_put(identity, &c);
+		psk_memo_put(d->resolver, identity, c);
 	if (r != 0) {
 		log_notice("%s %s: handshake refused: %s (identity \"%.128s\")", transport_name(tr),
 			   addr, why, identity ? identity : "");
@@ -377,24 +407,24 @@ generate_ke(struct mefd *d, struct mef_peer *peer, const struct client_rec *c, s
 int
 mef_session_established(struct mefd *d, struct mef_peer *peer)
 {
-	static struct client_rec c;
-	static struct ke_rec k;
+	struct client_rec *c = &d->resolver->session_client;
+	struct ke_rec *k = &d->resolver->ke;
 	const char *why = "";
 	int r;
 
 	peer->established = false;
 	if (peer->psk_identity[0])
-		r = psk_memo_take(d, peer->psk_identity, &c) ? 0
-							  : resolve_psk(d, peer->psk_identity, &c, NULL, &why);
+		r = psk_memo_take(d, peer->psk_identity, c) ? 0
+							  : resolve_psk(d, peer->psk_identity, c, NULL, &why);
 	else
-		r = resolve_cert(d, peer, &c, &why);
+		r = resolve_cert(d, peer, c, &why);
 	/* PSK handshakes were counted in mef_psk_lookup; certificates are known only now */
 	if (r == 0 && !peer->psk_identity[0])
-		r = limit_handshake(d, peer->addr, c.id, &why);
+		r = limit_handshake(d, peer->addr, c->id, &why);
 	if (r == 0)
 		r = check_sni(d, peer, &why);
 	if (r == 0) {
-		r = generate_ke(d, peer, &c, &k);
+		r = generate_ke(d, peer, c, k);
 		if (r != 0)
 			why = r == MEF_ECRYPTO ? "key export failed" : "storing the enrolment key failed";
 	}
@@ -402,19 +432,19 @@ mef_session_established(struct mefd *d, struct mef_peer *peer)
 		mef_handshake_refused(d, peer->transport, peer->addr, why);
 		return r;
 	}
-	peer->client = c;
-	snprintf(peer->keid, sizeof(peer->keid), "%s", k.keid);
+	peer->client = *c;
+	snprintf(peer->keid, sizeof(peer->keid), "%s", k->keid);
 	peer->established = true;
 	d->counters.handshakes_ok[peer->transport]++;
 	d->counters.ke_generated++;
 	metrics_inc(d, METRIC_HANDSHAKES, transport_name(peer->transport), "ok", "none");
 	metrics_inc(d, METRIC_KE_GENERATED);
 	mef_audit(d, "bootstrap", "transport", transport_name(peer->transport), "addr", peer->addr,
-		  "client", c.id, "credential", c.kind == CRED_CERT ? "certificate" : "psk", "keid",
-		  k.keid, NULL);
+		  "client", c->id, "credential", c->kind == CRED_CERT ? "certificate" : "psk", "keid",
+		  k->keid, NULL);
 	log_info("%s %s: %s %s bootstrapped (%s, %s): KeID %s stored", transport_name(peer->transport),
-		 peer->addr, c.kind == CRED_CERT ? "certificate client" : "PSK client", c.id,
-		 tlsx_version(&peer->tls), tlsx_cipher(&peer->tls), k.keid);
+		 peer->addr, c->kind == CRED_CERT ? "certificate client" : "PSK client", c->id,
+		 tlsx_version(&peer->tls), tlsx_cipher(&peer->tls), k->keid);
 	return 0;
 }
 
