@@ -53,13 +53,13 @@ struct mefd {
 	struct ratelimit *ratelimit;  /* src/ops/ratelimit.c; NULL = no limits */
 	struct est *est;              /* src/est/: CA handle, CRL cache; built on first use */
 	struct kebatch *kebatch;      /* group commit of Ke (src/store/sqlite_kebatch.c); NULL = one by one */
-	struct mef_resolver *resolver; /* src/mef/session.c: PSK memo, scratch records; mef_resolver_new */
+	struct mef_resolver *resolver; /* src/mef/session.c: group cache, PSK memo; mef_resolver_new */
 };
 
 /*
- * What mef_psk_lookup and mef_session_established keep between calls: the
- * PSK memo and the records being resolved. Required before either is
- * called. Free wipes it.
+ * What mef_psk_lookup, mef_session_established and mef_client_resolve keep
+ * between calls: the in-memory enrolment groups (mef/groupcache.h) and the
+ * PSK memo. Required before any of them is called. Free wipes it.
  */
 int mef_resolver_new(struct mef_resolver **ret);
 struct mef_resolver *mef_resolver_free(struct mef_resolver *res);

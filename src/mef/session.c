@@ -15,6 +15,7 @@
 
 #include "mef/audit.h"
 #include "mef/err.h"
+#include "mef/groupcache.h"
 #include "mef/kdf.h"
 #include "mef/kebatch.h"
 #include "mef/log.h"
@@ -108,6 +109,7 @@ struct psk_memo {
 
 /* What this file keeps between calls, in the daemon context (d->resolver). */
 struct mef_resolver {
+	struct groupcache *groups;
 	struct psk_memo memo[PSK_MEMO];
 	unsigned memo_next;
 	/* the records being resolved: 5-6 KiB each, kept off the handshake stack */
@@ -120,8 +122,10 @@ mef_resolver_new(struct mef_resolver **ret)
 {
 	struct mef_resolver *res = calloc(1, sizeof(*res));
 
-	if (!res)
+	if (!res || !(res->groups = groupcache_new())) {
+		free(res);
 		return MEF_ENOMEM;
+	}
 	*ret = res;
 	return 0;
 }
@@ -130,6 +134,7 @@ struct mef_resolver *
 mef_resolver_free(struct mef_resolver *res)
 {
 	if (res) {
+		groupcache_free(res->groups);
 		secret_wipe(res, sizeof(*res)); /* no key material, but client records */
 		free(res);
 	}
@@ -145,9 +150,8 @@ static int
 resolve_psk(struct mefd *d, const char *identity, struct client_rec *ret,
 	    struct mef_secret **ret_psk, const char **why)
 {
-	struct mef_secret *secret = NULL, *kpm = NULL;
-	struct group_rec g;
-	bool member_off = false;
+	struct mef_secret *kpm = NULL;
+	struct group_hit hit;
 	uint64_t t0;
 	int r;
 
@@ -172,29 +176,28 @@ resolve_psk(struct mefd *d, const char *identity, struct client_rec *ret,
 		*why = "store lookup failed";
 		return r;
 	}
-	r = store_group_match(d->store, identity, &g, &secret);
+	t0 = metrics_now_us();
+	r = groupcache_match(d->resolver->groups, d->store, identity, &hit);
+	metrics_store_time(d, "group_match", t0);
 	if (r != 0) {
 		*why = r == MEF_ENOTFOUND ? "unknown PSK identity" : "store lookup failed";
 		return r;
 	}
-	if (g.disabled || (store_member_is_disabled(d->store, identity, &member_off) == 0 && member_off)) {
-		*why = g.disabled ? "enrolment group is disabled" : "group member is disabled";
-		secret_free(secret);
+	if (hit.group->disabled || hit.member_disabled) {
+		*why = hit.group->disabled ? "enrolment group is disabled" : "group member is disabled";
 		return MEF_EDISABLED;
 	}
-	client_from_group(&g, identity, ret);
+	client_from_group(hit.group, identity, ret);
 	if (ret_psk) {
 		kpm = secret_new(MEF_KEY_LEN);
-		r = kpm ? kdf_group_kpm(secret->p, secret->len, identity, kpm->p) : MEF_ENOMEM;
+		r = kpm ? kdf_group_kpm(hit.secret->p, hit.secret->len, identity, kpm->p) : MEF_ENOMEM;
 		if (r != 0) {
 			*why = "group key derivation failed";
 			secret_free(kpm);
-			secret_free(secret);
 			return r;
 		}
 		*ret_psk = kpm;
 	}
-	secret_free(secret);
 	return 0;
 }
 
@@ -451,17 +454,15 @@ mef_session_established(struct mefd *d, struct mef_peer *peer)
 int
 mef_client_resolve(struct mefd *d, const char *id, struct client_rec *ret)
 {
-	struct mef_secret *secret = NULL;
-	struct group_rec g;
+	struct group_hit hit;
 	int r;
 
 	r = store_client_get(d->store, id, ret);
 	if (r != MEF_ENOTFOUND)
 		return r;
-	r = store_group_match(d->store, id, &g, &secret);
-	secret_free(secret);
+	r = groupcache_match(d->resolver->groups, d->store, id, &hit);
 	if (r != 0)
 		return r;
-	client_from_group(&g, id, ret);
+	client_from_group(hit.group, id, ret);
 	return 0;
 }

@@ -5,6 +5,8 @@ and handed to openssl s_client. Per-member disable, the individual record
 winning over the group, and the group's targets on the fetch path."""
 
 import base64
+import re
+import sqlite3
 import time
 
 import pytest
@@ -149,3 +151,61 @@ def test_group_targets_fetch(mefd, group):
                                   headers={"X-M2M-Origin": MAF},
                                   psk_identity="maf@mef.example.com", psk=e.maf_hex)
     assert resp.status == 403 and resp.rsc == 4103, resp
+
+
+def store_sql(d, sql):
+    """An operator's own UPDATE on the store (sqlite3 shell or psql): no
+    mefctl verb disables a group, but the daemon must follow that too."""
+    url = re.search(r"^url = (\S+)", d.conf.read_text(), re.M)
+    if url:
+        import pg_util
+        pg_util.session_server().psql(sql, db=url.group(1).rsplit("/", 1)[1].split("?")[0])
+        return
+    con = sqlite3.connect(str(d.db), timeout=10)
+    with con:
+        con.execute(sql)
+    con.close()
+
+
+def test_group_changes_seen_at_next_handshake(mefd):
+    """mefd keeps the groups in memory (docs/performance.md); every change
+    another process commits must still decide the very next handshake: a new
+    group secret, a member disabled and enabled, the group disabled, the
+    group removed. Kpm is computed here with Python hmac."""
+    dom = "line-%s.example.com" % u.rand_hex(3)
+    name = "g-" + dom
+    s1, s2 = bytes.fromhex(u.rand_hex(32)), bytes.fromhex(u.rand_hex(32))
+    dev = "dev-1@" + dom
+
+    def add(secret):
+        mefd.ctl("group", "add", name, "--pattern", "*@" + dom, "--secret-hex", secret.hex())
+
+    def refused(reason, key):
+        mark = u.log_mark(mefd)
+        for listener, proto in (("coap", "dtls1_2"), ("https_psk", "tls1_2")):
+            assert not handshake(mefd, dev, key, listener, proto).ok, (listener, reason)
+        assert reason in u.log_since(mefd, mark), (reason, u.log_since(mefd, mark)[-1500:])
+
+    def accepted(key):
+        before = u.keids(mefd)
+        r = handshake(mefd, dev, key)
+        assert r.ok, r.err[-1500:] + mefd.log()[-1500:]
+        k = one_new_ke(mefd, before, dev)
+        assert k["ke"] == u.ke_of(bytes.fromhex(r.keymat)).hex()
+
+    add(s1)
+    accepted(kpm(s1, dev))                   # the groups are in memory now
+    mefd.ctl("group", "remove", name)
+    add(s2)                                  # a new secret under the same name and pattern
+    assert not handshake(mefd, dev, kpm(s1, dev)).ok
+    accepted(kpm(s2, dev))
+    mefd.ctl("client", "disable", dev)
+    refused("group member is disabled", kpm(s2, dev))
+    mefd.ctl("client", "enable", dev)
+    accepted(kpm(s2, dev))
+    store_sql(mefd, "UPDATE groups SET disabled = 1 WHERE name = '%s'" % name)
+    refused("enrolment group is disabled", kpm(s2, dev))
+    store_sql(mefd, "UPDATE groups SET disabled = 0 WHERE name = '%s'" % name)
+    accepted(kpm(s2, dev))
+    mefd.ctl("group", "remove", name)
+    refused("unknown PSK identity", kpm(s2, dev))

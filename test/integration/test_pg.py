@@ -144,6 +144,35 @@ def test_bootstrap_on_a_fetch_on_b(pair, pg):
             assert form not in dump
 
 
+def test_group_changed_through_a_seen_by_b(pair, pg):
+    """Each instance keeps the groups in memory (docs/performance.md); the
+    credential stamp in the shared database tells B at its next handshake
+    that A's mefctl changed a group secret, disabled a member or a group."""
+    a, b = pair
+    dom = "grp-%s.example.com" % u.rand_hex(3)
+    dev = "dev-1@" + dom
+    s1, s2 = secrets.token_bytes(32), secrets.token_bytes(32)
+
+    def ok_on_b(secret):
+        return harness.s_client(b.ports["coap"], "dtls1_2", psk_identity=dev,
+                                psk=u.group_kpm(secret, dev).hex(), keymatexport=LABEL).ok
+
+    a.ctl("group", "add", "g-" + dom, "--pattern", "*@" + dom, "--secret-hex", s1.hex())
+    assert ok_on_b(s1)
+    a.ctl("group", "remove", "g-" + dom)
+    a.ctl("group", "add", "g-" + dom, "--pattern", "*@" + dom, "--secret-hex", s2.hex())
+    assert not ok_on_b(s1)
+    assert ok_on_b(s2)
+    a.ctl("client", "disable", dev)
+    assert not ok_on_b(s2)
+    a.ctl("client", "enable", dev)
+    assert ok_on_b(s2)
+    mark = u.log_mark(b)
+    pg.psql(f"UPDATE groups SET disabled = 1 WHERE name = 'g-{dom}'", db=a.pg_db)
+    assert not ok_on_b(s2)
+    assert "enrolment group is disabled" in u.log_since(b, mark)
+
+
 # --- Mmef over HTTPS (as test_mmef.py) ---
 
 def et(seconds=3600):
