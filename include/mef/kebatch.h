@@ -43,6 +43,17 @@ struct kebatch *kebatch_free(struct kebatch *b);
 int kebatch_put(struct kebatch *b, const struct ke_rec *k, const struct mef_secret *ke);
 /* Queues a copy of the certificate row c and its DER, key c->serial; as kebatch_put. */
 int kebatch_put_cert(struct kebatch *b, const struct cert_rec *c, const uint8_t *der, size_t len);
+struct mmef_keyreg;
+/*
+ * Queues a key registration (sec:mefKeyReg) with a copy of its key; the
+ * writer adds it with store_mmef_key_add at now, in a savepoint of its own,
+ * so the caller checks first (store_mmef_key_check, kebatch_queued) and a
+ * refusal at the commit (a registration removed meanwhile) is a failed row.
+ */
+int kebatch_put_keyreg(struct kebatch *b, const struct mmef_keyreg *k, const struct mef_secret *key,
+		       int64_t now);
+/* True if a row with this key (KeID, serial, RelativeKeyID) is queued or in flight. */
+bool kebatch_queued(const struct kebatch *b, const char *key);
 
 /*
  * Makes the next commit also fdatasync fd (a dup is kept until then), so a

@@ -124,6 +124,8 @@ int store_mmef_reg_list(struct store *s, store_mmef_reg_cb cb, void *ctx);
  */
 int store_mmef_key_add(struct store *s, const struct mmef_keyreg *k, const struct mef_secret *key,
 		       int64_t now);
+/* The same conditions without writing: 0, MEF_EDENIED or MEF_EEXIST (the group commit checks first). */
+int store_mmef_key_check(struct store *s, const struct mmef_keyreg *k, int64_t now);
 /* *ret_key (may be NULL) receives a new secret. */
 int store_mmef_key_get(struct store *s, const char *rel_id, struct mmef_keyreg *ret,
 		       struct mef_secret **ret_key);

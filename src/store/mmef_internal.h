@@ -21,6 +21,7 @@ struct store_mmef_ops {
 	int (*reg_list)(struct store *s, store_mmef_reg_cb cb, void *ctx);
 	int (*key_add)(struct store *s, const struct mmef_keyreg *k, const struct store_blob *blob,
 		       int64_t now);
+	int (*key_check)(struct store *s, const struct mmef_keyreg *k, int64_t now);
 	int (*key_get)(struct store *s, const char *rel_id, struct mmef_keyreg *ret,
 		       struct store_blob *ret_blob);
 	int (*key_update)(struct store *s, const struct mmef_keyreg *k);

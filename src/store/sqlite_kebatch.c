@@ -22,12 +22,13 @@
 #include "mef/err.h"
 #include "mef/kebatch.h"
 #include "mef/log.h"
+#include "mef/mmef.h"
 #include "store_internal.h"
 
 #define KEBATCH_FAILED 64 /* keys of rows that could not be written, answered with an error */
 #define KEBATCH_WAITERS 8 /* owners of held answers (one per HTTPS daemon instance) */
 
-enum row_kind { ROW_KE, ROW_CERT };
+enum row_kind { ROW_KE, ROW_CERT, ROW_KEYREG };
 
 /* One queued row: the record and the bytes it owns (wiped and freed in row_done). */
 struct row {
@@ -35,8 +36,12 @@ struct row {
 	union {
 		struct ke_rec ke;
 		struct cert_rec cert;
+		struct {
+			struct mmef_keyreg *k; /* owned (large: its target list) */
+			int64_t now;           /* the registration must be unexpired at this time */
+		} keyreg;
 	} u;
-	struct mef_secret *blob; /* the Ke, or the certificate DER */
+	struct mef_secret *blob; /* the Ke, the certificate DER, or the registered key */
 	bool bad;                /* written by the writer: this row could not be stored */
 };
 
@@ -82,7 +87,9 @@ mono_ms(void)
 static const char *
 row_key(const struct row *r)
 {
-	return r->kind == ROW_KE ? r->u.ke.keid : r->u.cert.serial;
+	return r->kind == ROW_KE ? r->u.ke.keid
+	       : r->kind == ROW_CERT ? r->u.cert.serial
+				     : r->u.keyreg.k->rel_id;
 }
 
 /* The ordinary store call for this row, on the writer's connection. */
@@ -91,7 +98,19 @@ row_write(struct store *s, const struct row *r)
 {
 	if (r->kind == ROW_KE)
 		return store_ke_put(s, &r->u.ke, r->blob);
+	if (r->kind == ROW_KEYREG) /* its own savepoint inside the batch */
+		return store_mmef_key_add(s, r->u.keyreg.k, r->blob, r->u.keyreg.now);
 	return store_cert_put(s, &r->u.cert, r->blob->p, r->blob->len);
+}
+
+static void
+row_free(struct row *r)
+{
+	r->blob = secret_free(r->blob);
+	if (r->kind == ROW_KEYREG) {
+		free(r->u.keyreg.k);
+		r->u.keyreg.k = NULL;
+	}
 }
 
 /* Writer thread: one transaction for the whole batch; on failure each row alone. */
@@ -188,7 +207,7 @@ finish(struct kebatch *b)
 		if (w->r[i].bad)
 			snprintf(b->failed[b->n_failed++ % KEBATCH_FAILED], MEF_KEYID_MAX, "%s",
 				 row_key(&w->r[i]));
-		w->r[i].blob = secret_free(w->r[i].blob);
+		row_free(&w->r[i]);
 	}
 	w->n = 0;
 	if (w->sync_fd >= 0) {
@@ -278,7 +297,7 @@ kebatch_free(struct kebatch *b)
 	pthread_join(b->th, NULL);
 	for (int q = 0; q < 2; q++) {
 		for (size_t i = 0; i < b->q[q].n; i++)
-			secret_free(b->q[q].r[i].blob);
+			row_free(&b->q[q].r[i]);
 		if (b->q[q].sync_fd >= 0)
 			close(b->q[q].sync_fd);
 	}
@@ -322,6 +341,23 @@ kebatch_put(struct kebatch *b, const struct ke_rec *k, const struct mef_secret *
 	if (!r)
 		return MEF_ENOMEM;
 	r->u.ke = *k;
+	return 0;
+}
+
+int
+kebatch_put_keyreg(struct kebatch *b, const struct mmef_keyreg *k, const struct mef_secret *key,
+		   int64_t now)
+{
+	struct mmef_keyreg *copy = malloc(sizeof(*copy));
+	struct row *r = copy ? put(b, ROW_KEYREG, key->p, key->len) : NULL;
+
+	if (!r) {
+		free(copy);
+		return MEF_ENOMEM;
+	}
+	*copy = *k;
+	r->u.keyreg.k = copy;
+	r->u.keyreg.now = now;
 	return 0;
 }
 
@@ -382,6 +418,12 @@ where(const struct kebatch *b, const char *key)
 				return q + 1;
 	}
 	return 0;
+}
+
+bool
+kebatch_queued(const struct kebatch *b, const char *key)
+{
+	return b && where(b, key) != 0;
 }
 
 int

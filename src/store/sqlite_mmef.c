@@ -351,14 +351,44 @@ source_registered(sqlite3 *db, const struct mmef_keyreg *k, int64_t now)
 	return rc == SQLITE_DONE ? MEF_EDENIED : MEF_ESTORE;
 }
 
+/* MEF_EEXIST if rel_id is registered already. */
+static int
+rel_id_free(sqlite3 *db, const char *rel_id)
+{
+	sqlite3_stmt *st;
+	int e, rc;
+
+	if ((e = prep(db, &st, "SELECT 1 FROM mmef_keyreg WHERE rel_id = ?", "s", rel_id)))
+		return e;
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	return rc == SQLITE_ROW ? MEF_EEXIST : MEF_ESTORE;
+}
+
+static int
+sm_key_check(struct store *s, const struct mmef_keyreg *k, int64_t now)
+{
+	sqlite3 *db = store_sqlite_db(s);
+	int r = source_registered(db, k, now);
+
+	return r ? r : rel_id_free(db, k->rel_id);
+}
+
+/*
+ * Inside the group commit's transaction (the writer thread, kebatch) the
+ * registration is a savepoint of its own, so a refusal undoes it alone.
+ */
 static int
 sm_key_add(struct store *s, const struct mmef_keyreg *k, const struct store_blob *blob, int64_t now)
 {
 	sqlite3 *db = store_sqlite_db(s);
+	bool nested = !sqlite3_get_autocommit(db);
 	sqlite3_stmt *st;
 	int r;
 
-	if ((r = tx_begin(db)))
+	if ((r = nested ? exec(db, "SAVEPOINT keyreg") : tx_begin(db)))
 		return r;
 	r = source_registered(db, k, now);
 	if (r == 0)
@@ -370,7 +400,12 @@ sm_key_add(struct store *s, const struct mmef_keyreg *k, const struct store_blob
 		r = run(db, st, NULL);
 	if (r == 0)
 		r = targets_put(db, k);
-	return tx_end(db, r);
+	if (!nested)
+		return tx_end(db, r);
+	if (r != 0)
+		(void)exec(db, "ROLLBACK TO keyreg");
+	(void)exec(db, "RELEASE keyreg");
+	return r;
 }
 
 static int
@@ -690,6 +725,7 @@ const struct store_mmef_ops sqlite_mmef_ops = {
 	.reg_remove = sm_reg_remove,
 	.reg_list = sm_reg_list,
 	.key_add = sm_key_add,
+	.key_check = sm_key_check,
 	.key_get = sm_key_get,
 	.key_update = sm_key_update,
 	.key_remove = sm_key_remove,

@@ -58,6 +58,14 @@ store_mmef_reg_list(struct store *s, store_mmef_reg_cb cb, void *ctx)
 }
 
 int
+store_mmef_key_check(struct store *s, const struct mmef_keyreg *k, int64_t now)
+{
+	if (!k->rel_id[0] || !k->source_id[0])
+		return MEF_EINVAL;
+	return mops(s)->key_check(s, k, now);
+}
+
+int
 store_mmef_key_add(struct store *s, const struct mmef_keyreg *k, const struct mef_secret *key,
 		   int64_t now)
 {

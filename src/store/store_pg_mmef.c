@@ -232,6 +232,20 @@ pm_key_add(struct store *s, const struct mmef_keyreg *k, const struct store_blob
 }
 
 static int
+pm_key_check(struct store *s, const struct mmef_keyreg *k, int64_t now)
+{
+	PGresult *res;
+	int r = source_registered(s, k, now);
+
+	if (r == 0 && (r = pg_query(s, &res, "SELECT 1 FROM mmef_keyreg WHERE rel_id = $1", "s",
+				    k->rel_id)) == 0) {
+		r = PQntuples(res) > 0 ? MEF_EEXIST : 0;
+		PQclear(res);
+	}
+	return r;
+}
+
+static int
 pm_key_get(struct store *s, const char *rel_id, struct mmef_keyreg *ret, struct store_blob *ret_blob)
 {
 	struct store_blob b = {0};
@@ -497,6 +511,7 @@ const struct store_mmef_ops pg_mmef_ops = {
 	.reg_remove = pm_reg_remove,
 	.reg_list = pm_reg_list,
 	.key_add = pm_key_add,
+	.key_check = pm_key_check,
 	.key_get = pm_key_get,
 	.key_update = pm_key_update,
 	.key_remove = pm_key_remove,

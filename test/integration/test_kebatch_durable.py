@@ -10,6 +10,7 @@ from the PKCS#7 answer with Python's cryptography) must be in the certs
 table."""
 
 import base64
+import json
 import os
 import signal
 import sqlite3
@@ -133,3 +134,46 @@ def test_issued_certificates_survive_sigkill(mefctl, pki, tmp_path, bench):
     missing = received - stored
     assert not missing, (f"{len(missing)} of {len(received)} certificates a client received are "
                          f"not on disk, e.g. {[f'{s:X}' for s in sorted(missing)[:3]]}")
+
+
+@pytest.mark.skipif(os.environ.get("MEFD_STORE") == "postgresql",
+                    reason="reads the SQLite file; key registrations on PostgreSQL commit alone")
+def test_registered_keys_survive_sigkill(mefctl, pki, tmp_path, bench):
+    """Key registrations (sec:mefKeyReg) join the group commit too: a storm of
+    registrations of each session's exported key on HTTPS TLS 1.3 and 1.2
+    next to a DTLS bootstrap storm, SIGKILL, three rounds: every
+    relativeKeyID a client got its 2001 answer for is in mmef_keyreg."""
+    m = harness.Mefd(tmp_path / "m", pki, extra=LIMITS)
+    m.start()
+    m.ctl("client", "add", "kr1", "--psk-identity", "kr1@storm.example.com", "--psk-hex", SECRET)
+    m.ctl("group", "add", "storm", "--pattern", "*@storm.example.com", "--secret-hex", SECRET)
+    kr = ["-k", SECRET, "-i", "kr1@storm.example.com", "-r", "1", "-o", "kr1"]
+    reg = json.dumps({"sec:mefClientReg": {"et": "20991231T000000",
+                                           "adminFQDN": "admin.example.com"}})
+    subprocess.run([str(bench), "-P", "https", "-3", "-p", str(m.ports["https_psk"]), "-n", "1",
+                    "-c", "1", "-m", "POST", "-u", "/mef", "-d", reg, "-T",
+                    "application/vnd.onem2m-res+json; ty=60001", *kr], check=True,
+                   capture_output=True, timeout=30)
+    body = json.dumps({"sec:mefKeyReg": {"et": "20991231T000000", "adminFQDN": "admin.example.com",
+                                         "SUID": 11, "targetIDs": ["maf"]}})
+    bodies = tmp_path / "answers.txt"
+    for rnd in range(3):
+        if rnd:
+            m.start()
+        regs = [[str(bench), "-P", "https", "-p", str(m.ports["https_psk"]), *tls, "-m", "POST",
+                 "-u", "/mef", "-d", body, "-T", "application/vnd.onem2m-res+json; ty=60002",
+                 *kr, "-c", "8", "-t", "20", "-B", str(bodies)] for tls in (["-3"], [])]
+        dtls = [str(bench), "-P", "dtls", "-p", str(m.ports["coap"]), "-g", SECRET, "-i",
+                "s%lu@storm.example.com", "-r", "1000000", "-b", str(rnd * 1000000), "-c", "8",
+                "-t", "20"]
+        _storm_and_kill(m, regs + [dtls], bodies, 200 * (rnd + 1))
+    received = {json.loads(line)["sec:mefKeyReg"]["relativeKeyID"]
+                for line in bodies.read_text().splitlines() if line.strip()}
+    print("registered keys answered:", len(received))
+    assert len(received) >= 150, "too few keys registered before the kills"
+    db = sqlite3.connect(str(m.db))
+    stored = {row[0] for row in db.execute("SELECT rel_id FROM mmef_keyreg")}
+    db.close()
+    missing = received - stored
+    assert not missing, (f"{len(missing)} of {len(received)} registered keys a client was told "
+                         f"about are not on disk, e.g. {sorted(missing)[:3]}")
