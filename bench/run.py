@@ -8,6 +8,7 @@ Bounded: each run is BENCH_SECS seconds (default 1.5), whole run < 5 min.
   bench/run.py                 the table (also build-bench/results.json)
   bench/run.py --only NAME [--perf FILE]   one scenario, mefd only (perf record -g)
   bench/run.py --rows A,B      only the rows whose name contains A or B, with their baselines
+  BENCH_AUDIT=1 bench/run.py ...   the same with mefd's audit trail enabled ([audit] path)
   bench/run.py --scale         empty store vs 1,000,000 Ke / 100,000 clients (BENCH_KE, BENCH_CLIENTS)
   bench/run.py --idle N        RSS of N idle DTLS sessions, mefd vs bare_coap
   bench/run.py --compare BIN   PSK rows: mefd binary BIN (before) vs build/mefd (after)"""
@@ -134,7 +135,7 @@ handshake_burst = 1000000
 request_rate = 6000000
 request_burst = 1000000
 addr_factor = 10000
-{extra}""")
+{f"[audit]{chr(10)}path = {d}/audit.log{chr(10)}" if os.environ.get("BENCH_AUDIT") else ""}{extra}""")
         self.proc = None
 
     def ctl(self, *a):
