@@ -60,20 +60,30 @@ struct coapb_sess {
 	struct coapb_sess **pprev;
 };
 
+struct coapb_der {
+	uint8_t *p;
+	size_t len;
+};
+
+/*
+ * The PKI files and their DER (coapb_set_pki). libcoap keeps pointers into
+ * one of these; after a failed coap_context_set_pki it is not known which,
+ * so such a set is retired, not freed, until coapb_free.
+ */
+struct coapb_pki {
+	char *cert, *key, *ca;                /* [tls] file names */
+	struct coapb_der cert_der, key_der, ca_der; /* p NULL: libcoap reads the files */
+	int key_der_type;                     /* coap_asn1_privatekey_type_t of key_der */
+	STACK_OF(X509) *more_cas;             /* client_ca's certificates after the first */
+	struct coapb_pki *retired;            /* older sets, freed with coapb */
+};
+
 struct coapb {
 	struct mefd *d;
 	coap_context_t *ctx;
 	int fd;
 	bool accepting;
-	char *cert;                 /* PKI file names; libcoap keeps pointers to them */
-	char *key;
-	char *ca;
-	struct coapb_der {          /* the same as DER (coapb_set_pki); p NULL: use the files */
-		uint8_t *p;
-		size_t len;
-	} cert_der, key_der, ca_der;
-	int key_der_type;           /* coap_asn1_privatekey_type_t of key_der */
-	STACK_OF(X509) *more_cas;   /* client_ca's certificates after the first (coapb_tls_setup) */
+	struct coapb_pki *pki;      /* what libcoap's copy of the PKI setup points into */
 	uint8_t dummy_psk[32];      /* see coapb_set_psk */
 	struct coapb_sess *sessions;
 	void (*coap_info_cb)(const SSL *ssl, int where, int ret); /* libcoap's, chained */
@@ -1029,8 +1039,8 @@ coapb_tls_setup(void *tls, coap_dtls_pki_t *setup)
 			return 0;
 		coapb_suites_on_ctx(c, ssl, floor);
 	}
-	for (int i = 0; c && i < sk_X509_num(c->more_cas); i++) {
-		X509 *ca = sk_X509_value(c->more_cas, i);
+	for (int i = 0; c && c->pki && i < sk_X509_num(c->pki->more_cas); i++) {
+		X509 *ca = sk_X509_value(c->pki->more_cas, i);
 
 		/* a CA already in the store is not added twice (OpenSSL 3 returns 1) */
 		if (!X509_STORE_add_cert(SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl)), ca) ||
@@ -1046,28 +1056,6 @@ coapb_tls_setup(void *tls, coap_dtls_pki_t *setup)
 	SSL_set_num_tickets(ssl, 0);
 	SSL_CTX_set_session_cache_mode(SSL_get_SSL_CTX(ssl), SSL_SESS_CACHE_OFF);
 	return SSL_set_session_id_context(ssl, (const unsigned char *)"mefd", 4);
-}
-
-static int
-coapb_strdup3(struct coapb *c, const struct mef_conf *conf)
-{
-	char *cert = strdup(conf->tls_certificate);
-	char *key = strdup(conf->tls_private_key);
-	char *ca = conf->tls_client_ca ? strdup(conf->tls_client_ca) : NULL;
-
-	if (!cert || !key || (conf->tls_client_ca && !ca)) {
-		free(cert);
-		free(key);
-		free(ca);
-		return MEF_ENOMEM;
-	}
-	free(c->cert);
-	free(c->key);
-	free(c->ca);
-	c->cert = cert;
-	c->key = key;
-	c->ca = ca;
-	return 0;
 }
 
 static void
@@ -1124,35 +1112,54 @@ coapb_der_key(const char *path, struct coapb_der *out, int *type)
 	return true;
 }
 
-static void
-coapb_der_free_all(struct coapb *c)
+static struct coapb_pki *
+coapb_pki_free(struct coapb_pki *k)
 {
-	coapb_der_free(&c->cert_der);
-	coapb_der_free(&c->key_der);
-	coapb_der_free(&c->ca_der);
-	sk_X509_pop_free(c->more_cas, X509_free);
-	c->more_cas = NULL;
+	while (k) {
+		struct coapb_pki *older = k->retired;
+
+		coapb_der_free(&k->cert_der);
+		coapb_der_free(&k->key_der);
+		coapb_der_free(&k->ca_der);
+		sk_X509_pop_free(k->more_cas, X509_free);
+		free(k->cert);
+		free(k->key);
+		free(k->ca);
+		free(k);
+		k = older;
+	}
+	return NULL;
 }
 
 /*
- * Our certificate, key and client CA as DER buffers for libcoap. libcoap
- * 4.3.1 sets the PKI up again for every certificate session and for every
- * TLS 1.3 session over TCP (it recognises PSK only by the TLS 1.2 suites a
- * client offers): from PEM files that costs about 720 us of CPU per
- * handshake, from DER about 380 us (docs/performance.md). libcoap takes one
- * DER CA; the others of client_ca are added by coapb_tls_setup. A key that
- * is neither EC nor RSA keeps the files.
+ * The [tls] files, and the same as DER buffers for libcoap. libcoap 4.3.1
+ * sets the PKI up again for every certificate session and for every TLS 1.3
+ * session over TCP (it recognises PSK only by the TLS 1.2 suites a client
+ * offers): from PEM files that costs about 720 us of CPU per handshake, from
+ * DER about 380 us (docs/performance.md). libcoap takes one DER CA; the
+ * others of client_ca are added by coapb_tls_setup. A key that is neither EC
+ * nor RSA keeps the files (der_ok false).
  */
-static bool
-coapb_der_load(struct coapb *c)
+static struct coapb_pki *
+coapb_pki_load(const struct mef_conf *conf, bool *der_ok)
 {
-	coapb_der_free_all(c);
-	if (coapb_der_cert(c->cert, &c->cert_der, NULL) &&
-	    coapb_der_key(c->key, &c->key_der, &c->key_der_type) &&
-	    (!c->ca || coapb_der_cert(c->ca, &c->ca_der, &c->more_cas)))
-		return true;
-	coapb_der_free_all(c);
-	return false;
+	struct coapb_pki *k = calloc(1, sizeof(*k));
+
+	if (!k || !(k->cert = strdup(conf->tls_certificate)) ||
+	    !(k->key = strdup(conf->tls_private_key)) ||
+	    (conf->tls_client_ca && !(k->ca = strdup(conf->tls_client_ca))))
+		return coapb_pki_free(k);
+	*der_ok = coapb_der_cert(k->cert, &k->cert_der, NULL) &&
+		  coapb_der_key(k->key, &k->key_der, &k->key_der_type) &&
+		  (!k->ca || coapb_der_cert(k->ca, &k->ca_der, &k->more_cas));
+	if (!*der_ok) {
+		coapb_der_free(&k->cert_der);
+		coapb_der_free(&k->key_der);
+		coapb_der_free(&k->ca_der);
+		sk_X509_pop_free(k->more_cas, X509_free);
+		k->more_cas = NULL;
+	}
+	return k;
 }
 
 /*
@@ -1164,14 +1171,14 @@ coapb_der_load(struct coapb *c)
 static int
 coapb_set_pki(struct coapb *c, const struct mef_conf *conf)
 {
+	struct coapb_pki *k;
 	coap_dtls_pki_t pk;
-	int rc;
+	bool der = false;
 
 	if (!conf->tls_certificate || !conf->tls_private_key)
 		return 0;
-	rc = coapb_strdup3(c, conf);
-	if (rc)
-		return rc;
+	if (!(k = coapb_pki_load(conf, &der)))
+		return MEF_ENOMEM;
 	memset(&pk, 0, sizeof(pk));
 	pk.version = COAP_DTLS_PKI_SETUP_VERSION;
 	pk.verify_peer_cert = 1;
@@ -1180,25 +1187,31 @@ coapb_set_pki(struct coapb *c, const struct mef_conf *conf)
 	pk.cert_chain_verify_depth = 3;
 	pk.additional_tls_setup_call_back = coapb_tls_setup;
 	pk.cn_call_back_arg = c; /* no CN callback: the slot carries us to coapb_tls_setup */
-	if (coapb_der_load(c)) {
+	if (der) {
 		pk.pki_key.key_type = COAP_PKI_KEY_ASN1;
-		pk.pki_key.key.asn1.public_cert = c->cert_der.p;
-		pk.pki_key.key.asn1.public_cert_len = c->cert_der.len;
-		pk.pki_key.key.asn1.private_key = c->key_der.p;
-		pk.pki_key.key.asn1.private_key_len = c->key_der.len;
-		pk.pki_key.key.asn1.private_key_type = (coap_asn1_privatekey_type_t)c->key_der_type;
-		pk.pki_key.key.asn1.ca_cert = c->ca_der.p;
-		pk.pki_key.key.asn1.ca_cert_len = c->ca_der.len;
+		pk.pki_key.key.asn1.public_cert = k->cert_der.p;
+		pk.pki_key.key.asn1.public_cert_len = k->cert_der.len;
+		pk.pki_key.key.asn1.private_key = k->key_der.p;
+		pk.pki_key.key.asn1.private_key_len = k->key_der.len;
+		pk.pki_key.key.asn1.private_key_type = (coap_asn1_privatekey_type_t)k->key_der_type;
+		pk.pki_key.key.asn1.ca_cert = k->ca_der.p;
+		pk.pki_key.key.asn1.ca_cert_len = k->ca_der.len;
 	} else {
 		log_info("coap: certificate and key kept as PEM files (a key that is neither EC "
 			 "nor RSA): slower certificate handshakes");
 		pk.pki_key.key_type = COAP_PKI_KEY_PEM;
-		pk.pki_key.key.pem.public_cert = c->cert;
-		pk.pki_key.key.pem.private_key = c->key;
-		pk.pki_key.key.pem.ca_file = c->ca;
+		pk.pki_key.key.pem.public_cert = k->cert;
+		pk.pki_key.key.pem.private_key = k->key;
+		pk.pki_key.key.pem.ca_file = k->ca;
 	}
-	if (!coap_context_set_pki(c->ctx, &pk))
+	if (!coap_context_set_pki(c->ctx, &pk)) {
+		/* libcoap may hold pointers into either set now: keep both */
+		k->retired = c->pki;
+		c->pki = k;
 		return MEF_ECRYPTO;
+	}
+	coapb_pki_free(c->pki); /* libcoap points into k alone now: every older set goes */
+	c->pki = k;
 	return 0;
 }
 
@@ -1413,10 +1426,7 @@ coapb_free(struct coapb *c)
 		coapb_sess_free(s);
 	}
 	secret_wipe(c->dummy_psk, sizeof(c->dummy_psk));
-	coapb_der_free_all(c);
-	free(c->cert);
-	free(c->key);
-	free(c->ca);
+	c->pki = coapb_pki_free(c->pki);
 	free(c);
 	return NULL;
 }

@@ -4,6 +4,7 @@ timeout bug, stack-notes.md), SIGHUP reload with good and broken configs,
 SIGTERM exit status, and no PSK or Ke in clear in the database or the log."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -135,6 +136,48 @@ def test_sighup_broken_config_keeps_old(mefd_factory, pki):
     assert d.alive(), d.log()
     assert serves(d, cert), "stopped serving after a broken reload"
     d.conf.write_text(good)
+    assert d.stop(expect_rc=None) == 0
+
+
+def test_sighup_mismatched_tls_key_keeps_serving(mefd_factory, pki, tmp_path):
+    """A reload whose TLS key no longer matches the certificate is refused
+    (logged; the HTTPS listener refuses it first) and mefd keeps serving;
+    once the key is put back, a second reload takes it and certificate
+    sessions work again on HTTPS and DTLS (libcoap gets new DER buffers, and
+    coapb frees the old set only after libcoap took the new one)."""
+    crt, key = tmp_path / "mef.crt", tmp_path / "mef.key"
+    shutil.copy(pki.mef.crt, crt)
+    shutil.copy(pki.mef.key, key)
+    os.chmod(key, 0o600)
+    d = mefd_factory(level="info", start=False)
+    good = d.conf.read_text().replace(f"certificate = {pki.mef.crt}", f"certificate = {crt}", 1)
+    good = good.replace(f"private_key = {pki.mef.key}", f"private_key = {key}", 1)
+    d.write_conf(text=good)
+    d.start()
+    cert = pki.clients["ae1"]
+    d.add_cert_client(cert.san, cert.san)
+    assert serves(d, cert)
+    original = key.read_bytes()
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", str(key)], check=True, capture_output=True)
+    os.chmod(key, 0o600)
+    start = len(d.log())
+    d.signal(signal.SIGHUP)
+    assert d.wait_log(r"(?i)reload|key", timeout=5, start=start), d.log()[start:]
+    time.sleep(0.5)
+    assert d.alive(), d.log()
+    key.write_bytes(original)
+    start = len(d.log())
+    d.signal(signal.SIGHUP)
+    time.sleep(0.5)
+    ok = False
+    for _ in range(10):
+        assert d.alive(), d.log()
+        if serves(d, cert):
+            ok = True
+            break
+        time.sleep(0.2)
+    assert ok, d.log()[start:]
     assert d.stop(expect_rc=None) == 0
 
 
