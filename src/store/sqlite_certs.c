@@ -21,6 +21,8 @@ cq_prepare(struct store *s, const char *sql, sqlite3_stmt **ret)
 {
 	sqlite3 *db = store_sqlite_db(s);
 
+	if ((*ret = store_sqlite_cached(s, sql)) != NULL)
+		return 0;
 	if (sqlite3_prepare_v2(db, sql, -1, ret, NULL) != SQLITE_OK) {
 		log_debug("sqlite: %s", sqlite3_errmsg(db));
 		return MEF_ESTORE;
@@ -78,7 +80,7 @@ sq_cert_put(struct store *s, const struct cert_rec *c, const uint8_t *der, size_
 	sqlite3_bind_int64(st, 9, c->revoked_at);
 	sqlite3_bind_blob(st, 10, der, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	store_sqlite_done(s, st);
 	return rc == SQLITE_DONE ? 0 : cq_fail(rc);
 }
 
@@ -113,7 +115,7 @@ sq_cert_get(struct store *s, const char *serial, struct cert_rec *ret, struct st
 	} else {
 		r = rc == SQLITE_DONE ? MEF_ENOTFOUND : cq_fail(rc);
 	}
-	sqlite3_finalize(st);
+	store_sqlite_done(s, st);
 	if (r == 0)
 		*ret = c;
 	return r;
@@ -132,7 +134,7 @@ sq_cert_revoke(struct store *s, const char *serial, int64_t when)
 	sqlite3_bind_text(st, 1, serial, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, when);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	store_sqlite_done(s, st);
 	if (rc != SQLITE_DONE)
 		return cq_fail(rc);
 	n = sqlite3_changes(store_sqlite_db(s));
@@ -157,7 +159,7 @@ sq_cert_list(struct store *s, bool revoked_only, store_cert_cb cb, void *ctx)
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = cq_fail(rc);
-	sqlite3_finalize(st);
+	store_sqlite_done(s, st);
 	return r;
 }
 
@@ -172,6 +174,6 @@ sq_cert_revoked_count(struct store *s, int64_t *ret)
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		*ret = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	store_sqlite_done(s, st);
 	return rc == SQLITE_ROW ? 0 : cq_fail(rc);
 }

@@ -93,6 +93,15 @@ extern const struct store_ops store_sqlite_ops;
 /* The SQLite connection of a handle opened by store_sqlite_ops (for sqlite_<topic>.c bodies). */
 struct sqlite3;
 struct sqlite3 *store_sqlite_db(struct store *s);
+/*
+ * sql (a string literal: its address is the key) prepared once per
+ * connection and kept, as the statements of store_sqlite.c are; NULL when
+ * it is in use (a nested call) or the cache is full: prepare it then.
+ * Give it back with store_sqlite_done, which resets it (or finalizes one
+ * that is not cached).
+ */
+struct sqlite3_stmt *store_sqlite_cached(struct store *s, const char *sql);
+void store_sqlite_done(struct store *s, struct sqlite3_stmt *st);
 
 /* sqlite_certs.c: the issued-certificate table (SQL only; see struct store_ops). */
 int sq_cert_put(struct store *s, const struct cert_rec *c, const uint8_t *der, size_t len);

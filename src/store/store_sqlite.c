@@ -205,6 +205,10 @@ struct store_sq {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_MAX];
 	bool outer; /* inside store_tx_begin: per-call transactions join it */
+	struct {    /* store_sqlite_cached: the other modules' statements (sqlite_certs.c) */
+		const char *sql;
+		sqlite3_stmt *st;
+	} cached[16];
 };
 
 static struct store_sq *
@@ -531,6 +535,8 @@ sq_close(struct store *s)
 
 	for (int i = 0; i < ST_MAX; i++)
 		sqlite3_finalize(q->st[i]);
+	for (size_t i = 0; i < sizeof(q->cached) / sizeof(q->cached[0]); i++)
+		sqlite3_finalize(q->cached[i].st);
 	sqlite3_close(q->db);
 	free(q);
 }
@@ -1132,6 +1138,37 @@ const struct store_ops store_sqlite_ops = {
 	.backup = sq_backup,
 	.cred_stamp = sq_cred_stamp,
 };
+
+sqlite3_stmt *
+store_sqlite_cached(struct store *s, const char *sql)
+{
+	struct store_sq *q = sq(s);
+	size_t n = sizeof(q->cached) / sizeof(q->cached[0]), i;
+
+	for (i = 0; i < n && q->cached[i].sql; i++)
+		if (q->cached[i].sql == sql)
+			return sqlite3_stmt_busy(q->cached[i].st) ? NULL : q->cached[i].st;
+	if (i == n || sqlite3_prepare_v3(q->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+					 &q->cached[i].st, NULL) != SQLITE_OK)
+		return NULL;
+	q->cached[i].sql = sql;
+	return q->cached[i].st;
+}
+
+void
+store_sqlite_done(struct store *s, sqlite3_stmt *st)
+{
+	struct store_sq *q = sq(s);
+
+	for (size_t i = 0; i < sizeof(q->cached) / sizeof(q->cached[0]); i++) {
+		if (q->cached[i].st == st && st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	}
+	sqlite3_finalize(st);
+}
 
 struct sqlite3 *
 store_sqlite_db(struct store *s)
