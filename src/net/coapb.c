@@ -772,7 +772,8 @@ coapb_hold(struct coapb_sess *s, coap_resource_t *r, coap_session_t *session,
 
 	if (!c->d->kebatch)
 		return false;
-	for (h = c->held; h; h = h->next)
+	/* message IDs exist only on DTLS: two held requests of one TCP session are both answered */
+	for (h = c->held; h && coap_session_get_proto(session) == COAP_PROTO_DTLS; h = h->next)
 		if (h->session == session && h->mid == coap_pdu_get_mid(in))
 			return true;
 	if (!(h = calloc(1, sizeof(*h))))

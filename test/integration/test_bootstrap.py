@@ -194,6 +194,23 @@ def test_dtls_answer_piggybacked_after_commit(mefd):
         assert u.wait_new_kes(mefd, before, n=1, client=cid)
 
 
+def test_coap_tcp_pipelined_requests_both_answered(mefd):
+    """Two GETs sent with the handshake's first flight on one coaps+tcp
+    session: both are held for the Ke's commit and both are answered (on TCP
+    there are no message IDs, so the DTLS retransmission check must not
+    take the second for a copy of the first)."""
+    cid, ident, key_hex = psk_client(mefd)
+    msg = (harness.CSM + harness.coap_tcp_encode("0.01", "/mef", token=b"\x01") +
+           harness.coap_tcp_encode("0.01", "/mef", token=b"\x02"))
+    for proto in ("tls1_2", "tls1_3"):
+        r = harness.s_client_quiet(
+            mefd.ports["coap"], proto, msg,
+            lambda b: sum(not m.code.startswith("7.") for m in harness.coap_tcp_frames(b)) >= 2,
+            psk_identity=ident, psk=key_hex, timeout=5)
+        answers = [m.code for m in harness.coap_tcp_frames(r.data) if not m.code.startswith("7.")]
+        assert answers == ["2.05", "2.05"], (proto, answers)
+
+
 def test_secrets_only_with_show_secrets(mefd):
     cid, ident, key_hex = psk_client(mefd)
     r = harness.s_client(mefd.ports["https_psk"], "tls1_2", psk_identity=ident, psk=key_hex,
