@@ -22,6 +22,15 @@ MEFD = BUILD / "mefd"
 MEFCTL = BUILD / "mefctl"
 FQDN = "mef.example.com"
 HOST = "127.0.0.1"
+# [limits] for load tests (storms, SIGKILL under load): rate limits out of the way
+LIMITS_LIFTED = """
+[limits]
+handshake_rate = 6000000
+handshake_burst = 1000000
+request_rate = 6000000
+request_burst = 1000000
+addr_factor = 10000
+"""
 BOOTSTRAP_LABEL = "EXPORTER-oneM2M-Bootstrap"
 
 

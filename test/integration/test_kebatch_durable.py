@@ -26,14 +26,7 @@ import harness
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "build-bench" / "bench"
 SECRET = "6b6562617463682d64757261626c652d7465737421"
-LIMITS = """
-[limits]
-handshake_rate = 6000000
-handshake_burst = 1000000
-request_rate = 6000000
-request_burst = 1000000
-addr_factor = 10000
-"""
+LIMITS = harness.LIMITS_LIFTED
 
 
 @pytest.fixture(scope="module")

@@ -542,20 +542,19 @@ def test_half_open_gauge(mefd_factory):
     assert before.get(key) == 0, before
     s = socket.create_connection((harness.HOST, d.ports["https_psk"]), timeout=3)
     s.sendall(b"\x16\x03\x01\x00\xc8\x01\x00\x00\xc4\x03\x03")   # a ClientHello, cut short
-    try:
+
+    def gauge_becomes(want):
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            during, _ = scrape(d.mport)
-            if during.get(key) == 1:
-                break
+        while True:
+            got, _ = scrape(d.mport)
+            if got.get(key) == want or time.monotonic() > deadline:
+                return got
             time.sleep(0.1)
+
+    try:
+        during = gauge_becomes(1)
         assert during.get(key) == 1, during
     finally:
         s.close()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        after, _ = scrape(d.mport)
-        if after.get(key) == 0:
-            break
-        time.sleep(0.1)
+    after = gauge_becomes(0)
     assert after.get(key) == 0, after

@@ -30,13 +30,7 @@ LABEL = harness.BOOTSTRAP_LABEL
 MAF = "maf.example.com"
 ADMIN = "admin.example.com"
 TY_REG, TY_KEY = 60001, 60002
-LIMITS = """
-[limits]
-handshake_rate = 6000000
-handshake_burst = 1000000
-request_rate = 6000000
-request_burst = 1000000
-"""
+LIMITS = harness.LIMITS_LIFTED
 
 pytestmark = pytest.mark.skipif(pg_util.missing() is not None,
                                 reason=f"PostgreSQL server packages: {pg_util.missing()}")
