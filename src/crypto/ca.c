@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/asn1t.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -143,37 +144,161 @@ san_text(const GENERAL_NAME *gn, char *out, size_t outlen)
 	return n < 0 || (size_t)n >= outlen ? MEF_ETOOBIG : 0;
 }
 
-/* TS-0003 10.1.1: id-ecPublicKey on secp256r1, uncompressed point. */
-static int
-key_check(X509_PUBKEY *xpk, EVP_PKEY *pk, const char **why)
-{
-	const unsigned char *pt = NULL;
-	char group[64] = "";
-	int ptlen = 0;
+/*
+ * PKCS#10 (RFC 2986) read with our own template instead of d2i_X509_REQ:
+ * OpenSSL 3.0 decodes an X509_REQ's subject key through
+ * OSSL_DECODER_CTX_new_for_pkey, which collects every provider's decoders
+ * on each call, about a third of an enrolment's CPU (perf,
+ * docs/performance.md). Only P-256 keys are admitted, so the key is built
+ * from its point; the info's DER is kept for the signature check.
+ */
+typedef struct {
+	X509_ALGOR *algor;
+	ASN1_BIT_STRING *bits;
+} CA_CSR_SPKI;
 
-	if (!EVP_PKEY_is_a(pk, "EC")) {
+typedef struct {
+	ASN1_ENCODING enc;
+	ASN1_INTEGER *version;
+	X509_NAME *subject;
+	CA_CSR_SPKI *spki;
+	STACK_OF(X509_ATTRIBUTE) *attributes;
+} CA_CSR_INFO;
+
+typedef struct {
+	CA_CSR_INFO *info;
+	X509_ALGOR *sig_alg;
+	ASN1_BIT_STRING *signature;
+} CA_CSR;
+
+ASN1_SEQUENCE(CA_CSR_SPKI) = {
+	ASN1_SIMPLE(CA_CSR_SPKI, algor, X509_ALGOR),
+	ASN1_SIMPLE(CA_CSR_SPKI, bits, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CA_CSR_SPKI)
+
+ASN1_SEQUENCE_enc(CA_CSR_INFO, enc, NULL) = {
+	ASN1_SIMPLE(CA_CSR_INFO, version, ASN1_INTEGER),
+	ASN1_SIMPLE(CA_CSR_INFO, subject, X509_NAME),
+	ASN1_SIMPLE(CA_CSR_INFO, spki, CA_CSR_SPKI),
+	/* optional as in OpenSSL's own X509_REQ_INFO, for requests that omit the empty set */
+	ASN1_IMP_SET_OF_OPT(CA_CSR_INFO, attributes, X509_ATTRIBUTE, 0),
+} static_ASN1_SEQUENCE_END_ref(CA_CSR_INFO, CA_CSR_INFO)
+
+ASN1_SEQUENCE(CA_CSR) = {
+	ASN1_SIMPLE(CA_CSR, info, CA_CSR_INFO),
+	ASN1_SIMPLE(CA_CSR, sig_alg, X509_ALGOR),
+	ASN1_SIMPLE(CA_CSR, signature, ASN1_BIT_STRING),
+} static_ASN1_SEQUENCE_END(CA_CSR)
+
+static void
+csr_free(CA_CSR *csr)
+{
+	ASN1_item_free((ASN1_VALUE *)csr, ASN1_ITEM_rptr(CA_CSR));
+}
+
+/* A BIT STRING's octets, or NULL if it has unused bits (keys and signatures never do). */
+static const unsigned char *
+bits_octets(const ASN1_BIT_STRING *b, size_t *len)
+{
+	if ((b->flags & 7) != 0)
+		return NULL;
+	*len = (size_t)b->length;
+	return b->data;
+}
+
+/* TS-0003 10.1.1: id-ecPublicKey on secp256r1, uncompressed point; *ret is the key. */
+static int
+key_check(const CA_CSR_SPKI *spki, EVP_PKEY **ret, const char **why)
+{
+	const ASN1_OBJECT *alg = NULL;
+	const void *param = NULL;
+	const unsigned char *pt;
+	EVP_PKEY_CTX *kc;
+	OSSL_PARAM kp[3];
+	size_t ptlen = 0;
+	int ptype = 0, ok;
+
+	X509_ALGOR_get0(&alg, &ptype, &param, spki->algor);
+	if (OBJ_obj2nid(alg) != NID_X9_62_id_ecPublicKey) {
 		*why = "key is not an EC key";
 		return MEF_EUNSUPP;
 	}
-	if (!EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-					    NULL) ||
-	    strcmp(group, "prime256v1") != 0) {
+	if (ptype != V_ASN1_OBJECT || OBJ_obj2nid(param) != NID_X9_62_prime256v1) {
 		*why = "key is not on P-256";
 		return MEF_EUNSUPP;
 	}
-	if (!X509_PUBKEY_get0_param(NULL, &pt, &ptlen, NULL, xpk) || ptlen != 65 || pt[0] != 0x04) {
+	pt = bits_octets(spki->bits, &ptlen);
+	if (!pt || ptlen != 65 || pt[0] != 0x04) {
 		*why = "public key point is not uncompressed";
+		return MEF_EUNSUPP;
+	}
+	kp[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
+	kp[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, ptlen);
+	kp[2] = OSSL_PARAM_construct_end();
+	*ret = NULL;
+	kc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+	/* the import refuses a point that is not on the curve */
+	ok = kc && EVP_PKEY_fromdata_init(kc) == 1 &&
+	     EVP_PKEY_fromdata(kc, ret, EVP_PKEY_PUBLIC_KEY, kp) == 1;
+	EVP_PKEY_CTX_free(kc);
+	if (!ok) {
+		*why = "unusable public key";
 		return MEF_EUNSUPP;
 	}
 	return 0;
 }
 
+/* ECDSA with SHA-2 over the request info as it was received. */
+static int
+signature_check(const CA_CSR *csr, EVP_PKEY *pk, const char **why)
+{
+	const ASN1_OBJECT *alg = NULL;
+	const unsigned char *sig;
+	EVP_MD_CTX *mc;
+	size_t siglen = 0;
+	int ptype = 0, md = NID_undef, pkey = NID_undef, ok;
+
+	X509_ALGOR_get0(&alg, &ptype, NULL, csr->sig_alg);
+	if (!OBJ_find_sigid_algs(OBJ_obj2nid(alg), &md, &pkey) ||
+	    pkey != NID_X9_62_id_ecPublicKey || ptype != V_ASN1_UNDEF ||
+	    (md != NID_sha256 && md != NID_sha384 && md != NID_sha512)) {
+		*why = "request signature is not ECDSA with SHA-2";
+		return MEF_EUNSUPP;
+	}
+	if (!(sig = bits_octets(csr->signature, &siglen)) || !csr->info->enc.enc) {
+		*why = "request signature does not verify";
+		return MEF_EAUTH;
+	}
+	mc = EVP_MD_CTX_new();
+	ok = mc && EVP_DigestVerifyInit_ex(mc, NULL, OBJ_nid2sn(md), NULL, NULL, pk, NULL) == 1 &&
+	     EVP_DigestVerify(mc, sig, siglen, csr->info->enc.enc, csr->info->enc.len) == 1;
+	EVP_MD_CTX_free(mc);
+	if (!ok) {
+		*why = "request signature does not verify";
+		return MEF_EAUTH;
+	}
+	return 0;
+}
+
+/* The extensionRequest attribute (RFC 2985 5.4.2), as X509_REQ_get_extensions reads it. */
+static STACK_OF(X509_EXTENSION) *
+csr_extensions(const CA_CSR *csr)
+{
+	int i = X509at_get_attr_by_NID(csr->info->attributes, NID_ext_req, -1);
+	X509_ATTRIBUTE *a = i >= 0 ? X509at_get_attr(csr->info->attributes, i) : NULL;
+	ASN1_TYPE *t = a ? X509_ATTRIBUTE_get0_type(a, 0) : NULL;
+
+	if (!t || t->type != V_ASN1_SEQUENCE)
+		return NULL;
+	return ASN1_item_unpack(t->value.sequence, ASN1_ITEM_rptr(X509_EXTENSIONS));
+}
+
 /* Exactly one subjectAltName extension with exactly one name, equal to want. */
 static int
-san_check(const X509_REQ *req, const char *want, GENERAL_NAMES **ret, char *ret_text,
+san_check(const CA_CSR *csr, const char *want, GENERAL_NAMES **ret, char *ret_text,
 	  const char **why)
 {
-	STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions((X509_REQ *)req);
+	STACK_OF(X509_EXTENSION) *exts = csr_extensions(csr);
 	GENERAL_NAMES *g;
 	char text[CA_NAME_MAX];
 	int crit = -1;
@@ -205,10 +330,10 @@ san_check(const X509_REQ *req, const char *want, GENERAL_NAMES **ret, char *ret_
 }
 
 static void
-challenge_get(const X509_REQ *req, char *out, size_t outlen)
+challenge_get(const CA_CSR *csr, char *out, size_t outlen)
 {
-	int i = X509_REQ_get_attr_by_NID(req, NID_pkcs9_challengePassword, -1);
-	X509_ATTRIBUTE *a = i >= 0 ? X509_REQ_get_attr(req, i) : NULL;
+	int i = X509at_get_attr_by_NID(csr->info->attributes, NID_pkcs9_challengePassword, -1);
+	X509_ATTRIBUTE *a = i >= 0 ? X509at_get_attr(csr->info->attributes, i) : NULL;
 	ASN1_TYPE *t = a ? X509_ATTRIBUTE_get0_type(a, 0) : NULL;
 
 	out[0] = '\0';
@@ -218,17 +343,18 @@ challenge_get(const X509_REQ *req, char *out, size_t outlen)
 			 (const char *)ASN1_STRING_get0_data(t->value.asn1_string));
 }
 
-/* Parses and checks; *ret_req (may be NULL) and *ret_san are the caller's to free. */
+/* Parses and checks; *ret_csr (may be NULL) and *ret_san are the caller's to free. */
 static int
-csr_load(const uint8_t *der, size_t len, const char *want, X509_REQ **ret_req,
+csr_load(const uint8_t *der, size_t len, const char *want, CA_CSR **ret_csr,
 	 GENERAL_NAMES **ret_san, char *ret_text, const char **why)
 {
 	const unsigned char *p = der;
-	X509_REQ *req;
-	EVP_PKEY *pk;
+	EVP_PKEY *pk = NULL;
+	CA_CSR *csr = NULL;
 	int r;
 
-	if (len == 0 || len > CA_CSR_MAX || !(req = d2i_X509_REQ(NULL, &p, (long)len))) {
+	if (len == 0 || len > CA_CSR_MAX ||
+	    !(csr = (CA_CSR *)ASN1_item_d2i(NULL, &p, (long)len, ASN1_ITEM_rptr(CA_CSR)))) {
 		*why = "not a DER PKCS#10 request";
 		ERR_clear_error();
 		return MEF_EINVAL;
@@ -236,21 +362,19 @@ csr_load(const uint8_t *der, size_t len, const char *want, X509_REQ **ret_req,
 	if (p != der + len) {
 		*why = "trailing bytes after the request";
 		r = MEF_EINVAL;
-	} else if (!(pk = X509_REQ_get0_pubkey(req))) {
-		*why = "unusable public key";
-		r = MEF_EUNSUPP;
-	} else if ((r = key_check(X509_REQ_get_X509_PUBKEY(req), pk, why)) == 0 &&
-		   X509_REQ_verify(req, pk) != 1) {
-		*why = "request signature does not verify";
-		r = MEF_EAUTH;
-	} else if (r == 0) {
-		r = san_check(req, want, ret_san, ret_text, why);
+	} else if (ASN1_INTEGER_get(csr->info->version) != 0) {
+		*why = "not a version 1 request";
+		r = MEF_EINVAL;
+	} else if ((r = key_check(csr->info->spki, &pk, why)) == 0 &&
+		   (r = signature_check(csr, pk, why)) == 0) {
+		r = san_check(csr, want, ret_san, ret_text, why);
 	}
+	EVP_PKEY_free(pk);
 	ERR_clear_error();
-	if (r || !ret_req)
-		X509_REQ_free(req);
+	if (r || !ret_csr)
+		csr_free(csr);
 	else
-		*ret_req = req;
+		*ret_csr = csr;
 	return r;
 }
 
@@ -258,12 +382,12 @@ int
 ca_csr_check(const uint8_t *der, size_t len, const char *want_san, char *ret_san,
 	     char *ret_challenge, size_t challenge_len, const char **ret_why)
 {
-	X509_REQ *req = NULL;
-	int r = csr_load(der, len, want_san, &req, NULL, ret_san, ret_why);
+	CA_CSR *csr = NULL;
+	int r = csr_load(der, len, want_san, &csr, NULL, ret_san, ret_why);
 
 	if (r == 0 && ret_challenge)
-		challenge_get(req, ret_challenge, challenge_len);
-	X509_REQ_free(req);
+		challenge_get(csr, ret_challenge, challenge_len);
+	csr_free(csr);
 	return r;
 }
 
@@ -364,42 +488,28 @@ subject_key(const struct ca_request *req, const char **why)
 }
 
 /*
- * The CSR's SubjectPublicKeyInfo copied as it is (algorithm, curve, key
- * bits). X509_set_pubkey() would encode the EVP_PKEY and decode it again
- * through OpenSSL 3's encoders and decoders, ~14% of an enrolment's CPU
- * (perf, docs/performance.md); csr_load has checked the key already.
+ * The CSR's key copied as it is. X509_set_pubkey() would encode an EVP_PKEY
+ * and decode it again through OpenSSL 3's encoders and decoders, ~14% of an
+ * enrolment's CPU (perf, docs/performance.md); key_check admitted only a
+ * named P-256 key with an uncompressed point.
  */
 static int
-pubkey_from_csr(X509 *x, X509_REQ *csr)
+pubkey_from_csr(X509 *x, const CA_CSR *csr)
 {
-	ASN1_OBJECT *alg = NULL, *a, *param = NULL;
-	const ASN1_OBJECT *pobj = NULL;
-	const unsigned char *bits = NULL;
-	const void *pval = NULL;
-	unsigned char *enc;
-	X509_ALGOR *pa = NULL;
-	int nbits = 0, ptype = 0;
+	const ASN1_BIT_STRING *b = csr->info->spki->bits;
+	unsigned char *enc = OPENSSL_memdup(b->data, (size_t)b->length);
 
-	if (!X509_PUBKEY_get0_param(&alg, &bits, &nbits, &pa, X509_REQ_get_X509_PUBKEY(csr)) ||
-	    !pa || nbits <= 0)
-		return 0;
-	X509_ALGOR_get0(&pobj, &ptype, &pval, pa);
-	if (ptype != V_ASN1_OBJECT) /* key_check admits named P-256 only */
-		return 0;
-	a = OBJ_dup(alg);
-	param = OBJ_dup(pval);
-	enc = OPENSSL_memdup(bits, (size_t)nbits);
-	if (a && param && enc &&
-	    X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), a, ptype, param, enc, nbits))
+	/* the objects are OpenSSL's static ones: nothing to duplicate */
+	if (enc && X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x),
+					  OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
+					  OBJ_nid2obj(NID_X9_62_prime256v1), enc, b->length))
 		return 1;
-	ASN1_OBJECT_free(a);
-	ASN1_OBJECT_free(param);
 	OPENSSL_free(enc);
 	return 0;
 }
 
 static int
-build_cert(struct ca *ca, const struct ca_request *req, X509_REQ *csr, GENERAL_NAMES *san,
+build_cert(struct ca *ca, const struct ca_request *req, const CA_CSR *csr, GENERAL_NAMES *san,
 	   X509 *x, struct ca_result *res)
 {
 	EVP_PKEY *pk = req->spki_len ? subject_key(req, &res->why) : NULL;
@@ -445,7 +555,7 @@ ca_issue(struct ca *ca, const struct ca_request *req, struct ca_result *res)
 {
 	static struct ca_result out; /* single-threaded; 4 KiB off the stack */
 	GENERAL_NAMES *san = NULL;
-	X509_REQ *csr = NULL;
+	CA_CSR *csr = NULL;
 	X509 *x = NULL;
 	int r;
 
@@ -476,7 +586,7 @@ ca_issue(struct ca *ca, const struct ca_request *req, struct ca_result *res)
 		res->why = out.why;
 	ERR_clear_error();
 	X509_free(x);
-	X509_REQ_free(csr);
+	csr_free(csr);
 	GENERAL_NAMES_free(san);
 	return r;
 }

@@ -74,6 +74,8 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+static const EVP_MD *(*csr_md)(void) = EVP_sha256; /* what make_csr signs with */
+
 /* A DER CSR by OpenSSL: key of curve (NULL = RSA), the given URI SANs. */
 static size_t
 make_csr(const char *curve, const char *const *uris, size_t n, bool corrupt, uint8_t *out)
@@ -98,7 +100,7 @@ make_csr(const char *curve, const char *const *uris, size_t n, bool corrupt, uin
 		sk_X509_EXTENSION_push(exts, X509V3_EXT_i2d(NID_subject_alt_name, 0, g));
 	X509_REQ_add_extensions(r, exts);
 	X509_REQ_set_pubkey(r, k);
-	X509_REQ_sign(r, k, EVP_sha256());
+	X509_REQ_sign(r, k, csr_md());
 	len = i2d_X509_REQ(r, &p);
 	if (corrupt)
 		out[len - 3] ^= 0x40;
@@ -194,6 +196,42 @@ test_refusals(void **state)
 	assert_int_equal(ca_csr_check((const uint8_t *)"\x30\x03\x02\x01\x01", 5, good[0], NULL,
 				      NULL, 0, &res.why),
 			 MEF_EINVAL);
+}
+
+/*
+ * ca.c reads PKCS#10 with its own template (no d2i_X509_REQ): what OpenSSL
+ * signs with SHA-384 is read back; SHA-1, a point off the curve and a
+ * version other than 1 are refused.
+ */
+static void
+test_csr_reader(void **state)
+{
+	static const char spki_point[] = "\x2a\x86\x48\xce\x3d\x03\x01\x07\x03\x42\x00\x04";
+	const char *good[] = {"//example.net/cse1"};
+	uint8_t *pt;
+
+	(void)state;
+	csr_md = EVP_sha384;
+	assert_int_equal(issue("P-256", good, 1, false, good[0]), 0);
+	csr_md = EVP_sha1;
+	assert_int_equal(issue("P-256", good, 1, false, good[0]), MEF_EUNSUPP);
+	csr_md = EVP_sha256;
+	memset(&req, 0, sizeof(req));
+	req.csr_len = make_csr("P-256", good, 1, false, req.csr);
+	/* the point follows the prime256v1 OID and the BIT STRING header */
+	pt = memmem(req.csr, req.csr_len, spki_point, sizeof(spki_point) - 1);
+	assert_non_null(pt);
+	pt[12 + 31] ^= 0x01; /* the last byte of x: the point leaves the curve */
+	assert_int_equal(ca_csr_check(req.csr, req.csr_len, good[0], NULL, NULL, 0, &res.why),
+			 MEF_EUNSUPP);
+	assert_string_equal(res.why, "unusable public key");
+	pt[12 + 31] ^= 0x01;
+	pt = memmem(req.csr, req.csr_len, "\x02\x01\x00\x30", 4); /* version 0, i.e. v1 */
+	assert_non_null(pt);
+	pt[2] = 0x01;
+	assert_int_equal(ca_csr_check(req.csr, req.csr_len, good[0], NULL, NULL, 0, &res.why),
+			 MEF_EINVAL);
+	assert_string_equal(res.why, "not a version 1 request");
 }
 
 static void
@@ -303,6 +341,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_issue_profile), cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_csr_reader),
 		cmocka_unit_test(test_crl),           cmocka_unit_test(test_serial_canon),
 		cmocka_unit_test(test_wire),          cmocka_unit_test(test_pkcs7_certs_like_crl2pkcs7),
 	};
