@@ -8,6 +8,7 @@
 #ifndef MEF_TLSX_H
 #define MEF_TLSX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,12 +17,21 @@ enum tls_lib {
 	TLS_LIB_GNUTLS = 2,  /* session is a gnutls_session_t */
 };
 
+#define TLSX_MAX_SANS 8
+#define TLSX_SERIAL_MAX 41 /* a serial in ca_serial_canon form, NUL included */
+
 struct tls_ref {
 	enum tls_lib lib;
 	void *session;
+	/*
+	 * The peer certificate's serial, kept by a binding that read it with the
+	 * SANs of the verified chain (httpb): tlsx_peer_serial() then answers
+	 * peer_serial / peer_serial_rc without parsing the certificate again.
+	 */
+	bool peer_serial_kept;
+	int peer_serial_rc; /* what tlsx_peer_serial() returns: 0 or MEF_E* */
+	char peer_serial[TLSX_SERIAL_MAX];
 };
-
-#define TLSX_MAX_SANS 8
 
 /* Exports len bytes with label and no context. 0 or MEF_ECRYPTO. */
 int tlsx_export(const struct tls_ref *t, const char *label, uint8_t *out, size_t len);
@@ -45,6 +55,7 @@ int tlsx_peer_sans(const struct tls_ref *t, char sans[TLSX_MAX_SANS][256]);
  * Serial number of the peer certificate as uppercase hex, leading zero bytes
  * dropped (ca_serial_canon form), into hex (n bytes). The revocation check of
  * mef_session_established. 0, MEF_ENOTFOUND (no certificate), MEF_E*.
+ * With t->peer_serial_kept, the kept serial and result, without a new parse.
  */
 int tlsx_peer_serial(const struct tls_ref *t, char *hex, size_t n);
 

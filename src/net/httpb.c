@@ -298,8 +298,15 @@ httpb_peer_identity(struct httpb_conn *hc, gnutls_session_t s)
 		 */
 		if (!hc->cert_ok)
 			why = httpb_cert_check(s, buf, sizeof(buf));
-		if (why == NULL && (p->n_sans = tls_gnutls_verified_peer_sans(s, p->sans)) < 0)
-			why = "client certificate SAN unreadable";
+		/* one parse of the certificate: its serial is kept for tlsx_peer_serial() */
+		if (why == NULL) {
+			p->n_sans = tls_gnutls_verified_peer_id(s, p->sans, p->tls.peer_serial,
+								&p->tls.peer_serial_rc);
+			if (p->n_sans < 0)
+				why = "client certificate SAN unreadable";
+			else
+				p->tls.peer_serial_kept = true;
+		}
 	}
 	if (why != NULL) {
 		httpb_refuse(hc, why);
@@ -330,7 +337,7 @@ httpb_hs_hook(gnutls_session_t s, unsigned int htype, unsigned when, unsigned in
 		return 0;
 	if (httpb_peer_identity(hc, s) != 0)
 		return GNUTLS_E_CERTIFICATE_ERROR;
-	tlsx_sni(&hc->peer.tls, hc->peer.sni, sizeof(hc->peer.sni));
+	/* the SNI is read by mef_session_established (check_sni) */
 	if (mef_session_established(hc->inst->h->d, &hc->peer) != 0) {
 		hc->refused = true; /* the core logged and counted it */
 		return GNUTLS_E_USER_ERROR;

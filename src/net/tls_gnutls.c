@@ -183,26 +183,68 @@ tls_gnutls_crt_sans(gnutls_x509_crt_t crt, char sans[TLSX_MAX_SANS][256])
 	return rc < 0 ? MEF_ECRYPTO : n;
 }
 
-int
-tls_gnutls_verified_peer_sans(void *session, char sans[TLSX_MAX_SANS][256])
+/*
+ * The peer's own certificate (the first of the chain it sent) into *crt:
+ * 0, MEF_ENOTFOUND (no certificate), MEF_ENOMEM or MEF_ECRYPTO.
+ */
+static int
+tls_gnutls_peer_crt(gnutls_session_t s, gnutls_x509_crt_t *crt)
 {
 	const gnutls_datum_t *chain;
 	unsigned int n_chain = 0;
+
+	chain = gnutls_certificate_get_peers(s, &n_chain);
+	if (chain == NULL || n_chain == 0)
+		return MEF_ENOTFOUND;
+	if (gnutls_x509_crt_init(crt) < 0)
+		return MEF_ENOMEM;
+	if (gnutls_x509_crt_import(*crt, &chain[0], GNUTLS_X509_FMT_DER) < 0) {
+		gnutls_x509_crt_deinit(*crt);
+		return MEF_ECRYPTO;
+	}
+	return 0;
+}
+
+/* The serial of crt in ca_serial_canon form: 0 or MEF_ECRYPTO. */
+static int
+tls_gnutls_crt_serial(gnutls_x509_crt_t crt, char canon[CA_SERIAL_HEX])
+{
+	unsigned char raw[64];
+	size_t len = sizeof(raw);
+	char text[2 * sizeof(raw) + 1];
+
+	if (gnutls_x509_crt_get_serial(crt, raw, &len) < 0 || len == 0)
+		return MEF_ECRYPTO;
+	for (size_t i = 0; i < len; i++)
+		snprintf(text + 2 * i, 3, "%02X", raw[i]);
+	return ca_serial_canon(text, canon) == 0 ? 0 : MEF_ECRYPTO;
+}
+
+_Static_assert(TLSX_SERIAL_MAX == CA_SERIAL_HEX, "tls_ref.peer_serial holds a canonical serial");
+
+int
+tls_gnutls_verified_peer_id(void *session, char sans[TLSX_MAX_SANS][256],
+			    char serial[TLSX_SERIAL_MAX], int *serial_rc)
+{
 	gnutls_x509_crt_t crt;
 	int n;
 
-	chain = gnutls_certificate_get_peers((gnutls_session_t)session, &n_chain);
-	if (chain == NULL || n_chain == 0)
+	*serial_rc = MEF_ENOTFOUND;
+	if (gnutls_certificate_get_peers((gnutls_session_t)session, &(unsigned int){0}) == NULL)
 		return 0;
-	if (gnutls_certificate_type_get((gnutls_session_t)session) != GNUTLS_CRT_X509)
+	if (gnutls_certificate_type_get((gnutls_session_t)session) != GNUTLS_CRT_X509) {
+		*serial_rc = MEF_ECRYPTO;
 		return MEF_EUNSUPP;
-	if (gnutls_x509_crt_init(&crt) < 0)
-		return MEF_ENOMEM;
-	/* the first certificate of the chain is the peer's own */
-	if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) < 0)
-		n = MEF_ECRYPTO;
-	else
-		n = tls_gnutls_crt_sans(crt, sans);
+	}
+	n = tls_gnutls_peer_crt((gnutls_session_t)session, &crt);
+	if (n == MEF_ENOTFOUND)
+		return 0;
+	*serial_rc = n;
+	if (n != 0)
+		return n;
+	/* one parse of the certificate for both: the SANs name the client, the serial is looked up */
+	n = tls_gnutls_crt_sans(crt, sans);
+	*serial_rc = tls_gnutls_crt_serial(crt, serial);
 	gnutls_x509_crt_deinit(crt);
 	return n;
 }
@@ -211,38 +253,29 @@ int
 tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256])
 {
 	unsigned int status = 0;
+	char serial[TLSX_SERIAL_MAX];
+	int serial_rc;
 
 	/* only a chain that verifies may name anyone (as tls_openssl_peer_sans) */
 	if (gnutls_certificate_get_peers((gnutls_session_t)session, &(unsigned int){0}) != NULL &&
 	    (gnutls_certificate_verify_peers3((gnutls_session_t)session, NULL, &status) < 0 ||
 	     status != 0))
 		return MEF_EAUTH;
-	return tls_gnutls_verified_peer_sans(session, sans);
+	return tls_gnutls_verified_peer_id(session, sans, serial, &serial_rc);
 }
 
 int
 tls_gnutls_peer_serial(void *session, char *hex, size_t n)
 {
-	const gnutls_datum_t *chain;
-	unsigned int n_chain = 0;
 	gnutls_x509_crt_t crt;
-	unsigned char raw[64];
-	size_t len = sizeof(raw);
-	char text[2 * sizeof(raw) + 1], canon[CA_SERIAL_HEX];
-	int r = MEF_ECRYPTO;
+	char canon[CA_SERIAL_HEX];
+	int r = tls_gnutls_peer_crt((gnutls_session_t)session, &crt);
 
-	chain = gnutls_certificate_get_peers((gnutls_session_t)session, &n_chain);
-	if (chain == NULL || n_chain == 0)
-		return MEF_ENOTFOUND;
-	if (gnutls_x509_crt_init(&crt) < 0)
-		return MEF_ENOMEM;
-	if (gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) >= 0 &&
-	    gnutls_x509_crt_get_serial(crt, raw, &len) >= 0 && len > 0) {
-		for (size_t i = 0; i < len; i++)
-			snprintf(text + 2 * i, 3, "%02X", raw[i]);
-		if (ca_serial_canon(text, canon) == 0)
-			r = snprintf(hex, n, "%s", canon) < (int)n ? 0 : MEF_ETOOBIG;
-	}
+	if (r != 0)
+		return r;
+	r = tls_gnutls_crt_serial(crt, canon);
 	gnutls_x509_crt_deinit(crt);
+	if (r == 0 && snprintf(hex, n, "%s", canon) >= (int)n)
+		r = MEF_ETOOBIG;
 	return r;
 }

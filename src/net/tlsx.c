@@ -5,6 +5,7 @@
  * connections). Kept free of library headers so either body can change alone.
  */
 #include <stddef.h>
+#include <stdio.h>
 
 #include "mef/err.h"
 #include "mef/tlsx.h"
@@ -92,5 +93,11 @@ tlsx_peer_serial(const struct tls_ref *t, char *hex, size_t n)
 {
 	const struct tlsx_ops *ops = tlsx_ops_of(t);
 
-	return ops ? ops->peer_serial(t->session, hex, n) : MEF_EINVAL;
+	if (!ops)
+		return MEF_EINVAL;
+	if (!t->peer_serial_kept)
+		return ops->peer_serial(t->session, hex, n);
+	if (t->peer_serial_rc != 0)
+		return t->peer_serial_rc;
+	return snprintf(hex, n, "%s", t->peer_serial) < (int)n ? 0 : MEF_ETOOBIG;
 }
