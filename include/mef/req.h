@@ -132,6 +132,8 @@ struct mef_resp {
 	struct mef_part parts[MEF_RESP_MAX_PARTS];
 	/* the key of a row this answer depends on, still queued for the group commit; "" none */
 	char pending[MEF_KEYID_MAX];
+	/* the session's Ke, queued before the row named by pending (router_settle checks it) */
+	char pending_ke[MEF_KEYID_MAX];
 };
 
 void mef_resp_init(struct mef_resp *r);
@@ -146,14 +148,15 @@ void mef_resp_json(struct mef_resp *r, int rsc, char *json);
  */
 void router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp);
 /*
- * The same, but may return an answer whose row is still queued for the group
- * commit (resp->pending set): the caller holds it (kebatch_defer on
- * resp->pending) and calls router_settle before sending it.
+ * The same, but may return an answer whose row, or whose session's Ke, is
+ * still queued for the group commit (resp->pending set): the caller holds it
+ * (kebatch_defer on resp->pending) and calls router_settle before sending it.
  */
 void router_dispatch_nowait(struct mefd *d, struct mef_req *req, struct mef_resp *resp);
 /*
  * Waits until resp->pending is durable (at once after its commit) and clears
- * it; replaces the answer with 5000 when the row could not be stored.
+ * it; replaces the answer with 5000 when the row, or the session's Ke
+ * (resp->pending_ke), could not be stored.
  */
 void router_settle(struct mefd *d, struct mef_resp *resp);
 

@@ -103,7 +103,6 @@ struct httpb_req {
 	size_t discarded;
 	bool started;
 	bool too_big;
-	bool was_held; /* suspended once for the group commit of its session's Ke */
 	struct mef_resp *answer; /* made, held until its row is committed (resp->pending) */
 };
 
@@ -694,20 +693,11 @@ httpb_hold_for(struct httpb_conn *hc, struct MHD_Connection *c, const char *key)
 }
 
 /*
- * A request that arrives with its session's Ke still queued (TLS 1.3 sends
- * it with the client Finished) waits for that Ke once; after the commit it
- * is answered, 5000 if the Ke failed (router_dispatch).
+ * An answer whose row (an issued certificate) or whose session's Ke is still
+ * queued is kept until the commit. With TLS 1.3 the request arrives with the
+ * client Finished, before its Ke is committed: it runs at once and only the
+ * answer waits (router_dispatch_nowait).
  */
-static bool
-httpb_hold(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req *r)
-{
-	if (r->was_held || !httpb_hold_for(hc, c, hc->peer.keid))
-		return false;
-	r->was_held = true;
-	return true;
-}
-
-/* An answer whose row is still queued (an issued certificate) is kept until the commit. */
 static bool
 httpb_hold_answer(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req *r,
 		  const struct mef_resp *resp)
@@ -758,8 +748,7 @@ httpb_dispatch(struct httpb_conn *hc, struct MHD_Connection *c, struct httpb_req
 
 	if (r->answer != NULL)
 		return httpb_send_held(hc, c, r, url, method);
-	if (hc->peer.established && httpb_hold(hc, c, r))
-		return MHD_YES;
+	/* the binding's own refusals carry no key material: they do not wait for the Ke */
 	if (r->too_big)
 		return httpb_send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, RSC_BAD_REQUEST,
 					"request body too large");

@@ -192,8 +192,13 @@ route(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 		proc_error(resp, RSC_SECURITY_ASSOCIATION_REQUIRED, "no authenticated session");
 		return;
 	}
-	/* group commit (docs/performance.md): no answer before this session's Ke is on disk */
-	if (d->kebatch && kebatch_require(d->kebatch, peer->keid) != 0) {
+	/*
+	 * Group commit (docs/performance.md): no answer before this session's
+	 * Ke is on disk. A Ke that is still queued does not stop the procedure
+	 * (router_hold_for_ke holds its answer instead); one that failed does.
+	 */
+	if (d->kebatch && !kebatch_queued(d->kebatch, peer->keid) &&
+	    kebatch_require(d->kebatch, peer->keid) != 0) {
 		proc_error(resp, RSC_INTERNAL_SERVER_ERROR, "enrolment key not stored");
 		return;
 	}
@@ -230,32 +235,61 @@ route(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 
 /*
  * Group commit (docs/performance.md): a client never gets an answer whose
- * row (an issued certificate) is not on disk; 5000, the EST error, when it
- * could not be stored. The certificate was signed but nobody received it.
+ * row (an issued certificate, a key registration) or whose session's Ke is
+ * not on disk; 5000, the EST error, when it could not be stored. The
+ * certificate was signed but nobody received it.
  */
 void
 router_settle(struct mefd *d, struct mef_resp *resp)
 {
+	const char *bad = NULL;
+
 	if (!resp->pending[0])
 		return;
-	if (kebatch_require(d->kebatch, resp->pending) != 0) {
-		log_err("row %s could not be stored: answering 5000", resp->pending);
+	if (kebatch_require(d->kebatch, resp->pending) != 0)
+		bad = resp->pending;
+	else if (resp->pending_ke[0] && kebatch_require(d->kebatch, resp->pending_ke) != 0)
+		bad = resp->pending_ke;
+	if (bad) {
+		log_err("row %s could not be stored: answering 5000", bad);
 		mef_resp_done(resp); /* wipes a serverkeygen private key */
 		mef_resp_init(resp);
 		proc_error(resp, RSC_INTERNAL_SERVER_ERROR, "the result could not be stored");
 	}
 	resp->pending[0] = '\0';
+	resp->pending_ke[0] = '\0';
+}
+
+/*
+ * The answer of a session whose Ke is still queued waits for it: on the Ke
+ * itself, or, when the procedure queued a row of its own, on that row,
+ * which was queued after the Ke and so is committed with it or later
+ * (router_settle then checks the Ke too). An enrolment thus waits for one
+ * commit, not two.
+ */
+static void
+router_hold_for_ke(struct mefd *d, const struct mef_req *req, struct mef_resp *resp)
+{
+	const struct mef_peer *peer = req->peer;
+
+	if (!d->kebatch || !peer || !peer->established || !kebatch_queued(d->kebatch, peer->keid))
+		return;
+	if (!resp->pending[0])
+		snprintf(resp->pending, sizeof(resp->pending), "%s", peer->keid);
+	else
+		snprintf(resp->pending_ke, sizeof(resp->pending_ke), "%s", peer->keid);
 }
 
 void
 router_dispatch_nowait(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 {
 	route(d, req, resp);
+	router_hold_for_ke(d, req, resp);
 }
 
 void
 router_dispatch(struct mefd *d, struct mef_req *req, struct mef_resp *resp)
 {
-	route(d, req, resp);
+	router_dispatch_nowait(d, req, resp);
 	router_settle(d, resp);
 }
