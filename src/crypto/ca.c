@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <openssl/asn1t.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -29,11 +30,15 @@
 
 #define CA_SERIAL_BYTES 16 /* 127 random bits after the sign bit is cleared */
 
+/* The leaf extensions that depend on the CA alone, made once (leaf_extensions). */
+enum { CA_EXT_BC, CA_EXT_KU, CA_EXT_EKU, CA_EXT_AKI, CA_EXT_N };
+
 struct ca {
 	X509 *cert;
 	EVP_PKEY *key;
 	uint8_t *der;
 	size_t der_len;
+	X509_EXTENSION *ext[CA_EXT_N];
 };
 
 /* ---- loading ---- */
@@ -69,6 +74,28 @@ ca_read_cert(const char *path)
 	return x;
 }
 
+/* TS-0003 10.1.1's leaf profile, the parts every certificate of this CA shares. */
+static int
+ca_leaf_ext_setup(struct ca *ca)
+{
+	static const struct {
+		int nid;
+		const char *value;
+	} prof[CA_EXT_N] = {
+		[CA_EXT_BC] = {NID_basic_constraints, "critical,CA:FALSE"},
+		[CA_EXT_KU] = {NID_key_usage, "critical,digitalSignature"},
+		[CA_EXT_EKU] = {NID_ext_key_usage, "clientAuth"},
+		[CA_EXT_AKI] = {NID_authority_key_identifier, "keyid,issuer"},
+	};
+	X509V3_CTX ctx;
+
+	X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, NULL, 0);
+	for (int i = 0; i < CA_EXT_N; i++)
+		if (!(ca->ext[i] = X509V3_EXT_conf_nid(NULL, &ctx, prof[i].nid, prof[i].value)))
+			return MEF_ECRYPTO;
+	return 0;
+}
+
 int
 ca_open(const char *cert_path, const char *key_path, struct ca **ret)
 {
@@ -82,7 +109,7 @@ ca_open(const char *cert_path, const char *key_path, struct ca **ret)
 		r = MEF_EIO;
 	else if (X509_check_private_key(ca->cert, ca->key) != 1)
 		r = MEF_EAUTH;
-	else if ((n = i2d_X509(ca->cert, &p)) <= 0)
+	else if ((n = i2d_X509(ca->cert, &p)) <= 0 || ca_leaf_ext_setup(ca) != 0)
 		r = MEF_ECRYPTO;
 	if (r) {
 		ERR_clear_error();
@@ -103,6 +130,8 @@ ca_free(struct ca *ca)
 	X509_free(ca->cert);
 	EVP_PKEY_free(ca->key);
 	OPENSSL_free(ca->der);
+	for (int i = 0; i < CA_EXT_N; i++)
+		X509_EXTENSION_free(ca->ext[i]);
 	free(ca);
 	return NULL;
 }
@@ -206,6 +235,29 @@ bits_octets(const ASN1_BIT_STRING *b, size_t *len)
 	return b->data;
 }
 
+/*
+ * A P-256 key with no point: each CSR key is a copy given its point, which
+ * costs 4 us where building the group again (EVP_PKEY_fromdata) costs 18.
+ * Immutable once set, as kdf.c's HMAC template; freed with OpenSSL at exit.
+ */
+static EVP_PKEY *ca_p256_template;
+static pthread_once_t ca_p256_once = PTHREAD_ONCE_INIT;
+
+static void
+ca_p256_setup(void)
+{
+	OSSL_PARAM kp[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, (char *)"prime256v1", 0),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+
+	if (!kc || EVP_PKEY_fromdata_init(kc) != 1 ||
+	    EVP_PKEY_fromdata(kc, &ca_p256_template, EVP_PKEY_KEY_PARAMETERS, kp) != 1)
+		ca_p256_template = NULL;
+	EVP_PKEY_CTX_free(kc);
+}
+
 /* TS-0003 10.1.1: id-ecPublicKey on secp256r1, uncompressed point; *ret is the key. */
 static int
 key_check(const CA_CSR_SPKI *spki, EVP_PKEY **ret, const char **why)
@@ -213,10 +265,8 @@ key_check(const CA_CSR_SPKI *spki, EVP_PKEY **ret, const char **why)
 	const ASN1_OBJECT *alg = NULL;
 	const void *param = NULL;
 	const unsigned char *pt;
-	EVP_PKEY_CTX *kc;
-	OSSL_PARAM kp[3];
 	size_t ptlen = 0;
-	int ptype = 0, ok;
+	int ptype = 0;
 
 	X509_ALGOR_get0(&alg, &ptype, &param, spki->algor);
 	if (OBJ_obj2nid(alg) != NID_X9_62_id_ecPublicKey) {
@@ -232,16 +282,13 @@ key_check(const CA_CSR_SPKI *spki, EVP_PKEY **ret, const char **why)
 		*why = "public key point is not uncompressed";
 		return MEF_EUNSUPP;
 	}
-	kp[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0);
-	kp[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, (void *)pt, ptlen);
-	kp[2] = OSSL_PARAM_construct_end();
-	*ret = NULL;
-	kc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
-	/* the import refuses a point that is not on the curve */
-	ok = kc && EVP_PKEY_fromdata_init(kc) == 1 &&
-	     EVP_PKEY_fromdata(kc, ret, EVP_PKEY_PUBLIC_KEY, kp) == 1;
-	EVP_PKEY_CTX_free(kc);
-	if (!ok) {
+	pthread_once(&ca_p256_once, ca_p256_setup);
+	*ret = ca_p256_template ? EVP_PKEY_dup(ca_p256_template) : NULL;
+	/* EC_KEY_oct2key underneath refuses a point that is not on the curve */
+	if (!*ret || EVP_PKEY_set_octet_string_param(*ret, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY,
+						     pt, ptlen) != 1) {
+		EVP_PKEY_free(*ret);
+		*ret = NULL;
 		*why = "unusable public key";
 		return MEF_EUNSUPP;
 	}
@@ -446,11 +493,10 @@ leaf_extensions(struct ca *ca, X509 *x, GENERAL_NAMES *san, bool empty_subject)
 	X509V3_CTX ctx;
 
 	X509V3_set_ctx(&ctx, ca->cert, x, NULL, NULL, 0);
-	if (add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE") ||
-	    add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature") ||
-	    add_ext(x, &ctx, NID_ext_key_usage, "clientAuth") ||
+	if (!X509_add_ext(x, ca->ext[CA_EXT_BC], -1) || !X509_add_ext(x, ca->ext[CA_EXT_KU], -1) ||
+	    !X509_add_ext(x, ca->ext[CA_EXT_EKU], -1) ||
 	    add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
-	    add_ext(x, &ctx, NID_authority_key_identifier, "keyid,issuer"))
+	    !X509_add_ext(x, ca->ext[CA_EXT_AKI], -1))
 		return MEF_ECRYPTO;
 	/* RFC 5280 4.2.1.6: with an empty subject the SAN is critical */
 	return X509_add1_ext_i2d(x, NID_subject_alt_name, san, empty_subject ? 1 : 0,
