@@ -39,6 +39,7 @@ struct ca {
 	uint8_t *der;
 	size_t der_len;
 	X509_EXTENSION *ext[CA_EXT_N];
+	EVP_MD_CTX *sign; /* ECDSA-SHA256 with key, initialised once; each certificate a copy */
 };
 
 /* ---- loading ---- */
@@ -109,7 +110,9 @@ ca_open(const char *cert_path, const char *key_path, struct ca **ret)
 		r = MEF_EIO;
 	else if (X509_check_private_key(ca->cert, ca->key) != 1)
 		r = MEF_EAUTH;
-	else if ((n = i2d_X509(ca->cert, &p)) <= 0 || ca_leaf_ext_setup(ca) != 0)
+	else if ((n = i2d_X509(ca->cert, &p)) <= 0 || ca_leaf_ext_setup(ca) != 0 ||
+		 !(ca->sign = EVP_MD_CTX_new()) ||
+		 EVP_DigestSignInit_ex(ca->sign, NULL, "SHA256", NULL, NULL, ca->key, NULL) != 1)
 		r = MEF_ECRYPTO;
 	if (r) {
 		ERR_clear_error();
@@ -132,6 +135,7 @@ ca_free(struct ca *ca)
 	OPENSSL_free(ca->der);
 	for (int i = 0; i < CA_EXT_N; i++)
 		X509_EXTENSION_free(ca->ext[i]);
+	EVP_MD_CTX_free(ca->sign);
 	free(ca);
 	return NULL;
 }
@@ -486,16 +490,27 @@ add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 	return ok ? 0 : MEF_ECRYPTO;
 }
 
+/* RFC 5280 4.2.1.2 method 1, as X509V3_EXT_conf's "hash": SHA-1 of the key's BIT STRING. */
+static int
+add_ski(X509 *x)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
+	int ok = ski && X509_pubkey_digest(x, EVP_sha1(), md, &len) &&
+		 ASN1_OCTET_STRING_set(ski, md, (int)len) &&
+		 X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT) == 1;
+
+	ASN1_OCTET_STRING_free(ski);
+	return ok ? 0 : MEF_ECRYPTO;
+}
+
 /* The TS-0003 10.1.1 leaf profile on top of the subject key and SAN. */
 static int
 leaf_extensions(struct ca *ca, X509 *x, GENERAL_NAMES *san, bool empty_subject)
 {
-	X509V3_CTX ctx;
-
-	X509V3_set_ctx(&ctx, ca->cert, x, NULL, NULL, 0);
 	if (!X509_add_ext(x, ca->ext[CA_EXT_BC], -1) || !X509_add_ext(x, ca->ext[CA_EXT_KU], -1) ||
-	    !X509_add_ext(x, ca->ext[CA_EXT_EKU], -1) ||
-	    add_ext(x, &ctx, NID_subject_key_identifier, "hash") ||
+	    !X509_add_ext(x, ca->ext[CA_EXT_EKU], -1) || add_ski(x) ||
 	    !X509_add_ext(x, ca->ext[CA_EXT_AKI], -1))
 		return MEF_ECRYPTO;
 	/* RFC 5280 4.2.1.6: with an empty subject the SAN is critical */
@@ -503,18 +518,15 @@ leaf_extensions(struct ca *ca, X509 *x, GENERAL_NAMES *san, bool empty_subject)
 			     X509V3_ADD_DEFAULT) == 1 ? 0 : MEF_ECRYPTO;
 }
 
+/* CN=cn, or the empty subject; written in place (X509_set_subject_name would copy). */
 static int
 set_subject(X509 *x, const char *cn)
 {
-	X509_NAME *n = X509_NAME_new();
-	int ok = n != NULL;
-
-	if (ok && cn[0])
-		ok = X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
-						(const unsigned char *)cn, -1, -1, 0);
-	ok = ok && X509_set_subject_name(x, n);
-	X509_NAME_free(n);
-	return ok ? 0 : MEF_EINVAL;
+	if (cn[0] && !X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName,
+						 MBSTRING_UTF8, (const unsigned char *)cn, -1, -1,
+						 0))
+		return MEF_EINVAL;
+	return 0;
 }
 
 /* The server-generated key of a serverkeygen request (req->spki). */
@@ -554,6 +566,20 @@ pubkey_from_csr(X509 *x, const CA_CSR *csr)
 	return 0;
 }
 
+/*
+ * X509_sign would fetch SHA-256 and set up an ECDSA context around the key
+ * for every certificate; a copy of the one made at ca_open is cheaper.
+ */
+static int
+sign_cert(struct ca *ca, X509 *x)
+{
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = c && EVP_MD_CTX_copy_ex(c, ca->sign) == 1 && X509_sign_ctx(x, c) > 0;
+
+	EVP_MD_CTX_free(c);
+	return ok ? 0 : MEF_ECRYPTO;
+}
+
 static int
 build_cert(struct ca *ca, const struct ca_request *req, const CA_CSR *csr, GENERAL_NAMES *san,
 	   X509 *x, struct ca_result *res)
@@ -577,8 +603,8 @@ build_cert(struct ca *ca, const struct ca_request *req, const CA_CSR *csr, GENER
 		r = set_subject(x, req->subject_cn);
 	if (r == 0)
 		r = leaf_extensions(ca, x, san, req->subject_cn[0] == '\0');
-	if (r == 0 && X509_sign(x, ca->key, EVP_sha256()) <= 0)
-		r = MEF_ECRYPTO;
+	if (r == 0)
+		r = sign_cert(ca, x);
 	return r;
 }
 

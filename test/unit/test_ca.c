@@ -153,6 +153,19 @@ test_issue_profile(void **state)
 		X509_REQ_free(csr);
 	}
 	assert_int_equal(X509_get_signature_nid(x), NID_ecdsa_with_SHA256);
+	/* RFC 5280 4.2.1.2 method 1: SKI = SHA-1 of the subjectPublicKey BIT STRING */
+	{
+		const unsigned char *bits = NULL;
+		unsigned char md[20];
+		int nbits = 0;
+
+		assert_int_equal(X509_PUBKEY_get0_param(NULL, &bits, &nbits, NULL,
+							X509_get_X509_PUBKEY(x)),
+				 1);
+		assert_int_equal(EVP_Digest(bits, (size_t)nbits, md, NULL, EVP_sha1(), NULL), 1);
+		assert_int_equal(ASN1_STRING_length(X509_get0_subject_key_id(x)), 20);
+		assert_memory_equal(ASN1_STRING_get0_data(X509_get0_subject_key_id(x)), md, 20);
+	}
 	assert_int_equal(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE);
 	eku = X509_get_ext_d2i(x, NID_ext_key_usage, NULL, NULL);
 	assert_int_equal(sk_ASN1_OBJECT_num(eku), 1);
