@@ -103,6 +103,7 @@ struct coapb_held {
 	coap_pdu_t *in;          /* a duplicate of the request */
 	coap_string_t *query;    /* a copy, or NULL */
 	coap_mid_t mid;          /* the request's: a CON is answered by ACK with it */
+	struct mef_resp *answer; /* made, waits for its row's commit; NULL: run the request then */
 };
 
 /* Copies for the request being handled: struct mef_req points into these. */
@@ -763,32 +764,50 @@ static void coapb_release_held(void *ctx);
  * retransmission of a request already held is dropped, not answered twice.
  */
 static bool
-coapb_hold(struct coapb_sess *s, coap_resource_t *r, coap_session_t *session,
-	   const coap_pdu_t *in, const coap_string_t *query)
+coapb_held_again(const struct coapb *c, coap_session_t *session, const coap_pdu_t *in)
+{
+	/* message IDs exist only on DTLS: two held requests of one TCP session are both answered */
+	if (coap_session_get_proto(session) != COAP_PROTO_DTLS)
+		return false;
+	for (const struct coapb_held *h = c->held; h; h = h->next)
+		if (h->session == session && h->mid == coap_pdu_get_mid(in))
+			return true;
+	return false;
+}
+
+/*
+ * Holds the request until the commit of key: without answer it runs then
+ * (a request that came before its session's Ke was on disk); with answer,
+ * made already (a row of its own, docs/performance.md), it is sent then.
+ * The answer is taken on success.
+ */
+static bool
+coapb_hold_for(struct coapb_sess *s, coap_resource_t *r, coap_session_t *session,
+	       const coap_pdu_t *in, const coap_string_t *query, const char *key,
+	       struct mef_resp *answer)
 {
 	struct coapb *c = s->cb;
 	coap_bin_const_t tok = coap_pdu_get_token(in);
 	struct coapb_held *h;
 
-	if (!c->d->kebatch)
-		return false;
-	/* message IDs exist only on DTLS: two held requests of one TCP session are both answered */
-	for (h = c->held; h && coap_session_get_proto(session) == COAP_PROTO_DTLS; h = h->next)
-		if (h->session == session && h->mid == coap_pdu_get_mid(in))
-			return true;
-	if (!(h = calloc(1, sizeof(*h))))
+	if (!c->d->kebatch || !(h = calloc(1, sizeof(*h))))
 		return false;
 	h->in = coap_pdu_duplicate(in, session, tok.length, tok.s, NULL);
 	h->mid = coap_pdu_get_mid(in); /* the duplicate has a fresh one */
 	h->query = query ? coap_new_string(query->length) : NULL;
-	if (!h->in || (query && !h->query) ||
-	    !kebatch_defer(c->d->kebatch, s->peer.keid, coapb_release_held, c)) {
+	if (answer && (h->answer = malloc(sizeof(*h->answer))))
+		*h->answer = *answer;
+	if (!h->in || (query && !h->query) || (answer && !h->answer) ||
+	    !kebatch_defer(c->d->kebatch, key, coapb_release_held, c)) {
 		if (h->in)
 			coap_delete_pdu(h->in);
 		coap_delete_string(h->query);
+		free(h->answer); /* the body is still the caller's */
 		free(h);
 		return false;
 	}
+	if (answer)
+		mef_resp_init(answer); /* the held copy owns the body now */
 	if (query)
 		memcpy(h->query->s, query->s, query->length);
 	h->session = coap_session_reference(session);
@@ -798,12 +817,24 @@ coapb_hold(struct coapb_sess *s, coap_resource_t *r, coap_session_t *session,
 	return true;
 }
 
+static bool
+coapb_hold(struct coapb_sess *s, coap_resource_t *r, coap_session_t *session,
+	   const coap_pdu_t *in, const coap_string_t *query)
+{
+	return coapb_hold_for(s, r, session, in, query, s->peer.keid, NULL);
+}
+
 static void coapb_answer(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 			 const coap_string_t *query, coap_pdu_t *out, bool may_hold);
+static void coapb_send_held(struct coapb_held *h, coap_pdu_t *out);
 
 static void
 coapb_held_free(struct coapb_held *h)
 {
+	if (h->answer) {
+		mef_resp_done(h->answer); /* wipes a serverkeygen private key */
+		free(h->answer);
+	}
 	coap_delete_pdu(h->in);
 	coap_delete_string(h->query);
 	coap_session_release(h->session);
@@ -832,7 +863,10 @@ coapb_release_held(void *ctx)
 								  : coap_new_message_id(h->session),
 					    coap_session_max_pdu_size(h->session));
 		if (out && coap_add_token(out, tok.length, tok.s)) {
-			coapb_answer(h->r, h->session, h->in, h->query, out, false);
+			if (h->answer)
+				coapb_send_held(h, out);
+			else
+				coapb_answer(h->r, h->session, h->in, h->query, out, false);
 			coap_send(h->session, out); /* takes the PDU */
 		} else if (out) {
 			coap_delete_pdu(out);
@@ -857,6 +891,7 @@ coapb_answer(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 	struct coapb_reqbuf b;
 	struct mef_req req = {0};
 	struct mef_resp resp;
+	coap_opt_iterator_t it;
 	size_t len = 0, offset = 0, total = 0;
 	const uint8_t *data = NULL;
 	int code;
@@ -874,7 +909,9 @@ coapb_answer(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 		coap_pdu_set_code(out, (coap_pdu_code_t)COAP_RESPONSE_CODE(code));
 		return;
 	}
-	if (may_hold && total == 0 && coapb_hold(s, r, session, in, query)) {
+	/* a retransmission of a request held already is dropped, not run or answered twice */
+	if (coapb_held_again(s->cb, session, in) ||
+	    (may_hold && total == 0 && coapb_hold(s, r, session, in, query))) {
 		coap_pdu_set_type(out, COAP_MESSAGE_NON); /* with no code: libcoap sends nothing */
 		return;
 	}
@@ -882,9 +919,37 @@ coapb_answer(coap_resource_t *r, coap_session_t *session, const coap_pdu_t *in,
 	req.body_len = len;
 	req.peer = &s->peer;
 	mef_resp_init(&resp);
-	router_dispatch(s->cb->d, &req, &resp);
+	router_dispatch_nowait(s->cb->d, &req, &resp);
+	/*
+	 * A row of its own (an issued certificate, a key registration): the
+	 * answer waits for the commit instead of the loop. Not after Block1:
+	 * libcoap answers the last block itself, with its Block1 option.
+	 */
+	if (may_hold && resp.pending[0] && !coap_check_option(in, COAP_OPTION_BLOCK1, &it) &&
+	    coapb_hold_for(s, r, session, in, query, resp.pending, &resp)) {
+		coap_pdu_set_type(out, COAP_MESSAGE_NON);
+		return;
+	}
+	router_settle(s->cb->d, &resp);
 	coapb_respond(r, session, in, query, out, &req, &resp);
 	mef_resp_done(&resp);
+}
+
+/* After the commit: the answer made before it, 5000 if its row could not be stored. */
+static void
+coapb_send_held(struct coapb_held *h, coap_pdu_t *out)
+{
+	struct coapb_sess *s = coap_session_get_app_data(h->session);
+	struct coapb_reqbuf b;
+	struct mef_req req = {0};
+
+	if (coapb_parse(h->in, h->query, &b, &req) != 0) { /* it parsed before: not expected */
+		coap_pdu_set_code(out, COAP_RESPONSE_CODE_INTERNAL_ERROR);
+		return;
+	}
+	req.peer = &s->peer;
+	router_settle(s->cb->d, h->answer);
+	coapb_respond(h->r, h->session, h->in, h->query, out, &req, h->answer);
 }
 
 /* ---- context setup ---- */

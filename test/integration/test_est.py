@@ -352,6 +352,33 @@ def test_coap_enroll_and_skg_blockwise(mefd, pki, tmp_path):
     assert cert_count(mefd) == before
 
 
+def test_coap_enroll_answer_piggybacked_after_commit(mefd, tmp_path):
+    """An enrolment over DTLS queues its certificate row for the group commit;
+    the answer waits for that commit without holding up the loop
+    (docs/performance.md), yet coap-client gets ONE piggy-backed answer, an
+    ACK with its request's message ID, and the certificate it got is stored.
+    The CSR goes in one request (no Block1)."""
+    ident = PSK_URN + "psk1"
+    for i in range(4):
+        der, _ = make_csr(tmp_path, f"pb{i}", [f"URI:{ident}"])
+        (tmp_path / "csr.der").write_bytes(der)
+        out = tmp_path / f"pb{i}.der"
+        cp = harness.run(["coap-client-openssl", "-m", "post", "-v", "7", "-t", "286",
+                          "-u", mefd.enrolees.psk_identity, "-k", mefd.enrolees.psk_ascii,
+                          "-f", tmp_path / "csr.der", "-o", out,
+                          f"coaps://{HOST}:{mefd.ports['coap']}/est/sen"], timeout=10)
+        dump = cp.stdout + cp.stderr
+        req = re.findall(r"^v:1 t:CON c:POST i:([0-9a-f]{4}) ", dump, re.M)
+        resp = re.findall(r"^v:1 t:(\w+) c:(\d\.\d\d) i:([0-9a-f]{4}) ", dump, re.M)
+        assert len(req) == 1 and "Block1" not in dump, dump[-1500:]
+        assert [(t, mid) for t, _, mid in resp] == [("ACK", req[0])], dump[-1500:]
+        assert resp[0][1].startswith("2."), dump[-1500:]
+        pem = tmp_path / f"pb{i}.pem"
+        ossl("pkcs7", "-inform", "DER", "-print_certs", "-out", pem, input=out.read_bytes())
+        serial = ossl("x509", "-in", pem, "-noout", "-serial").stdout.decode().split("=")[1].strip()
+        assert mefd.ctl("cert", "show", serial, "--json").returncode == 0, serial
+
+
 def _cbor_parts(b):
     """Minimal RFC 8949 reader for [uint, bstr, uint, bstr]."""
     def head(i):
