@@ -45,6 +45,7 @@ struct opts {
 	size_t fixed_len; /* or this fixed PSK */
 	const char *cert, *key, *ca;
 	const char *method, *path, *body, *ctype;
+	size_t body_len;  /* -d: strlen; -F: the file's size (binary: an EST CSR over CoAP) */
 	const char *sni;
 	const char *origin; /* X-M2M-Origin (default: the PSK identity) */
 	int verbose;       /* -v: print the first answer to stderr */
@@ -130,7 +131,7 @@ coap_build(struct conn *c, uint8_t *out, bool tcp)
 	uint8_t opts[512], *o = opts;
 	const char *p = O.path;
 	unsigned last = 0;
-	size_t blen = O.body ? strlen(O.body) : 0, olen, n = 0;
+	size_t blen = O.body_len, olen, n = 0;
 	uint8_t code = strcmp(O.method, "POST") == 0 ? 0x02 : 0x01;
 
 	while (*p) {
@@ -192,13 +193,13 @@ build_request(struct conn *c)
 	c->tok[0] = (uint8_t)(seq >> 8);
 	c->tok[1] = (uint8_t)seq;
 	if (O.proto == P_HTTPS) {
-		size_t blen = O.body ? strlen(O.body) : 0;
+		size_t blen = O.body_len;
 
 		c->reqlen = (size_t)snprintf(c->req, sizeof(c->req),
 			"%s %s HTTP/1.1\r\nHost: %s\r\nX-M2M-RI: rq-%lu\r\nX-M2M-Origin: %s\r\n"
-			"Accept: application/json\r\nConnection: close\r\n%s%s%sContent-Length: %zu\r\n\r\n%s",
+			"Accept: application/json\r\nConnection: close\r\n%s%s%sContent-Length: %zu\r\n\r\n%.*s",
 			O.method, O.path, O.sni, seq, O.origin ? O.origin : c->identity, O.ctype ? "Content-Type: " : "",
-			O.ctype ? O.ctype : "", O.ctype ? "\r\n" : "", blen, O.body ? O.body : "");
+			O.ctype ? O.ctype : "", O.ctype ? "\r\n" : "", blen, (int)blen, O.body ? O.body : "");
 	} else {
 		c->reqlen = coap_build(c, (uint8_t *)c->req, O.proto == P_COAPTCP);
 	}
@@ -530,13 +531,30 @@ setup_ctx(void)
 	return 0;
 }
 
+static void usage(void);
+
+/* -F: a binary body (2 KiB at most: one CoAP message, no Block1). */
+static void
+read_body(const char *path)
+{
+	static char buf[2048];
+	FILE *f = fopen(path, "rb");
+	size_t n = f ? fread(buf, 1, sizeof(buf), f) : 0;
+
+	if (!f || ferror(f) || !feof(f) || n == 0)
+		usage();
+	fclose(f);
+	O.body = buf;
+	O.body_len = n;
+}
+
 static void
 usage(void)
 {
 	fprintf(stderr,
 		"bench -P dtls|coap-tcp|https -p PORT [-3] [-c CONC] [-n COUNT] [-t SECONDS]\n"
 		"      [-g GROUPSECRETHEX | -k PSKHEX] [-i IDFMT] [-r IDRANGE] [-b IDBASE]\n"
-		"      [-C CERT -K KEY [-A CA]] [-m METHOD] [-u PATH] [-d BODY] [-T CTYPE] [-H HOLD]\n      [-o ORIGIN] [-v] [-h HOST] [-E KEIDFILE] [-B BODYFILE]\n");
+		"      [-C CERT -K KEY [-A CA]] [-m METHOD] [-u PATH] [-d BODY | -F BODYFILE] [-T CTYPE]\n      [-H HOLD]\n      [-o ORIGIN] [-v] [-h HOST] [-E KEIDFILE] [-B BODYFILE]\n");
 	exit(2);
 }
 
@@ -545,7 +563,7 @@ parse(int argc, char **argv)
 {
 	int ch;
 
-	while ((ch = getopt(argc, argv, "P:p:3c:n:t:g:k:i:r:b:C:K:A:m:u:d:T:H:h:o:vE:B:")) != -1) {
+	while ((ch = getopt(argc, argv, "P:p:3c:n:t:g:k:i:r:b:C:K:A:m:u:d:F:T:H:h:o:vE:B:")) != -1) {
 		switch (ch) {
 		case 'P':
 			O.proto = !strcmp(optarg, "dtls") ? P_DTLS : !strcmp(optarg, "coap-tcp") ? P_COAPTCP : P_HTTPS;
@@ -565,7 +583,8 @@ parse(int argc, char **argv)
 		case 'A': O.ca = optarg; break;
 		case 'm': O.method = optarg; break;
 		case 'u': O.path = optarg; break;
-		case 'd': O.body = optarg; break;
+		case 'd': O.body = optarg; O.body_len = strlen(optarg); break;
+		case 'F': read_body(optarg); break;
 		case 'T': O.ctype = optarg; break;
 		case 'H': O.hold = atoi(optarg); break;
 		case 'h': O.host = optarg; break;
