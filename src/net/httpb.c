@@ -62,6 +62,7 @@ struct httpb_inst {
 	struct mef_secret *key_pem; /* certificate daemon: NUL-terminated PEM */
 	char *cert_pem;
 	char *ca_pem;
+	gnutls_x509_trust_list_t tlist; /* [tls] client_ca, for httpb_cert_check */
 	unsigned active;            /* connections, from the notify callback */
 	struct httpb_conn *held;    /* suspended until their row is committed (kebatch_defer) */
 	bool starting;              /* MHD log lines at startup are operator errors */
@@ -87,6 +88,7 @@ struct httpb_conn {
 	bool half_open;  /* counted in httpb.half_open */
 	bool psk_found;  /* a key went to GnuTLS: failing after this means a wrong key */
 	bool cert_ok;    /* the verify callback accepted the client certificate */
+	gnutls_x509_crt_t leaf; /* that certificate, parsed, until httpb_peer_identity */
 	bool refused;    /* refusal already counted and logged */
 	bool held;       /* suspended, on inst->held */
 	struct httpb_conn *next_held;
@@ -233,19 +235,29 @@ httpb_psk_cb(void *cls, const struct MHD_Connection *c, const char *username, vo
  * checked here. Returns NULL when acceptable, else a reason in why.
  */
 static const char *
-httpb_cert_check(gnutls_session_t s, char *why, size_t whylen)
+httpb_cert_check(struct httpb_conn *hc, gnutls_session_t s, char *why, size_t whylen)
 {
-	gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
-					 (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, 0};
 	gnutls_datum_t text = {NULL, 0};
-	unsigned int status = 0, n = 0;
+	unsigned int status = 0;
+	int r;
 
-	if (gnutls_certificate_get_peers(s, &n) == NULL || n == 0)
+	/*
+	 * As gnutls_certificate_verify_peers against the same CA list, but the
+	 * parsed leaf is kept: SANs and serial come from it (httpb_peer_identity)
+	 * instead of a second parse (docs/performance.md).
+	 */
+	r = tls_gnutls_verify_chain(s, hc->inst->tlist, GNUTLS_KP_TLS_WWW_CLIENT, &status,
+				    &hc->leaf);
+	if (r == MEF_ENOTFOUND)
 		return "no client certificate";
-	if (gnutls_certificate_verify_peers(s, &purpose, 1, &status) < 0)
+	if (r == MEF_ETOOBIG)
+		return "client certificate chain too long";
+	if (r != 0)
 		return "client certificate could not be verified";
 	if (status == 0)
 		return NULL;
+	gnutls_x509_crt_deinit(hc->leaf);
+	hc->leaf = NULL;
 	if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &text, 0) < 0)
 		return "client certificate not trusted";
 	snprintf(why, whylen, "client certificate refused: %s", (char *)text.data);
@@ -265,7 +277,7 @@ httpb_verify_cb(gnutls_session_t s)
 
 	if (hc == NULL)
 		return GNUTLS_E_INTERNAL_ERROR;
-	why = httpb_cert_check(s, buf, sizeof(buf));
+	why = httpb_cert_check(hc, s, buf, sizeof(buf));
 	if (why != NULL) {
 		httpb_refuse(hc, why);
 		return GNUTLS_E_CERTIFICATE_ERROR;
@@ -296,11 +308,15 @@ httpb_peer_identity(struct httpb_conn *hc, gnutls_session_t s)
 		 * without verifying it again.
 		 */
 		if (!hc->cert_ok)
-			why = httpb_cert_check(s, buf, sizeof(buf));
-		/* one parse of the certificate: its serial is kept for tlsx_peer_serial() */
+			why = httpb_cert_check(hc, s, buf, sizeof(buf));
+		/* the certificate verified above, parsed once: its serial is kept for tlsx_peer_serial() */
 		if (why == NULL) {
-			p->n_sans = tls_gnutls_verified_peer_id(s, p->sans, p->tls.peer_serial,
-								&p->tls.peer_serial_rc);
+			p->n_sans = hc->leaf ? tls_gnutls_crt_id(hc->leaf, p->sans, p->tls.peer_serial,
+								 &p->tls.peer_serial_rc)
+					     : tls_gnutls_verified_peer_id(s, p->sans, p->tls.peer_serial,
+									   &p->tls.peer_serial_rc);
+			gnutls_x509_crt_deinit(hc->leaf);
+			hc->leaf = NULL;
 			if (p->n_sans < 0)
 				why = "client certificate SAN unreadable";
 			else
@@ -399,6 +415,8 @@ httpb_conn_close(struct httpb_inst *inst, struct httpb_conn *hc)
 	httpb_conn_settled(hc);
 	if (!hc->peer.established && hc->psk_found)
 		httpb_refuse(hc, "TLS-PSK handshake failed (wrong key?)");
+	if (hc->leaf) /* a handshake that stopped between the two callbacks */
+		gnutls_x509_crt_deinit(hc->leaf);
 	hc->peer.tls.session = NULL;
 	secret_wipe(hc, sizeof(*hc));
 	free(hc);
@@ -889,6 +907,22 @@ httpb_mhd_log(void *cls, const char *fmt, va_list ap)
 		log_write(lvl, "mhd", "%s: %s", transport_name(inst->h->tr), msg);
 }
 
+/* [tls] client_ca as a GnuTLS trust list: the CAs MHD trusts, for httpb_cert_check. */
+static int
+httpb_trust_list(struct httpb_inst *inst)
+{
+	gnutls_datum_t pem = {(unsigned char *)inst->ca_pem, (unsigned int)strlen(inst->ca_pem)};
+
+	if (gnutls_x509_trust_list_init(&inst->tlist, 0) < 0) {
+		inst->tlist = NULL;
+		return MEF_ENOMEM;
+	}
+	return gnutls_x509_trust_list_add_trust_mem(inst->tlist, &pem, NULL, GNUTLS_X509_FMT_PEM,
+						    0, 0) > 0
+		       ? 0
+		       : MEF_ECONF;
+}
+
 static int
 httpb_read_text(const char *path, char **ret)
 {
@@ -930,6 +964,10 @@ httpb_load_creds(struct httpb_inst *inst, const struct mef_conf *conf)
 		log_err("cannot read [tls] certificate or client_ca: %s", strerror(errno));
 		return rc;
 	}
+	if (httpb_trust_list(inst) != 0) {
+		log_err("[tls] client_ca %s: no usable CA certificate", conf->tls_client_ca);
+		return MEF_ECONF;
+	}
 	rc = secret_read_file(conf->tls_private_key, 0, &raw, &why);
 	if (rc == 0 && (inst->key_pem = secret_new(raw->len + 1)) == NULL)
 		rc = MEF_ENOMEM;
@@ -957,6 +995,8 @@ httpb_inst_free(struct httpb_inst *inst)
 	secret_free(inst->key_pem);
 	free(inst->cert_pem);
 	free(inst->ca_pem);
+	if (inst->tlist)
+		gnutls_x509_trust_list_deinit(inst->tlist, 1);
 	free(inst);
 	return NULL;
 }

@@ -222,6 +222,64 @@ tls_gnutls_crt_serial(gnutls_x509_crt_t crt, char canon[CA_SERIAL_HEX])
 
 _Static_assert(TLSX_SERIAL_MAX == CA_SERIAL_HEX, "tls_ref.peer_serial holds a canonical serial");
 
+/*
+ * What gnutls_certificate_verify_peers does for a client chain, with each
+ * certificate imported once (the leaf is kept for tls_gnutls_crt_id):
+ * the same depth limit, the credentials' default flags (none: SHA-1 and
+ * weak keys refused, times checked) and the key purpose.
+ */
+#define TLS_GNUTLS_VERIFY_DEPTH 16 /* gnutls' DEFAULT_MAX_VERIFY_DEPTH */
+
+int
+tls_gnutls_verify_chain(void *session, gnutls_x509_trust_list_t tlist, const char *purpose_oid,
+			unsigned int *status, gnutls_x509_crt_t *ret_leaf)
+{
+	gnutls_typed_vdata_st purpose = {GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)purpose_oid,
+					 0};
+	gnutls_x509_crt_t crts[TLS_GNUTLS_VERIFY_DEPTH];
+	const gnutls_datum_t *chain;
+	unsigned int n = 0, i;
+	int r = 0;
+
+	*ret_leaf = NULL;
+	chain = gnutls_certificate_get_peers((gnutls_session_t)session, &n);
+	if (chain == NULL || n == 0)
+		return MEF_ENOTFOUND;
+	if (gnutls_certificate_type_get((gnutls_session_t)session) != GNUTLS_CRT_X509)
+		return MEF_EUNSUPP;
+	if (n > TLS_GNUTLS_VERIFY_DEPTH)
+		return MEF_ETOOBIG;
+	for (i = 0; i < n; i++) { /* on failure, crts[0..i) are the ones to free */
+		if (gnutls_x509_crt_init(&crts[i]) < 0) {
+			r = MEF_ENOMEM;
+			break;
+		}
+		if (gnutls_x509_crt_import(crts[i], &chain[i], GNUTLS_X509_FMT_DER) < 0) {
+			r = MEF_ECRYPTO;
+			i++;
+			break;
+		}
+	}
+	if (r == 0 && gnutls_x509_trust_list_verify_crt2(tlist, crts, n, &purpose, 1, 0, status,
+							 NULL) < 0)
+		r = MEF_ECRYPTO;
+	for (unsigned int k = r == 0 ? 1 : 0; k < i; k++)
+		gnutls_x509_crt_deinit(crts[k]);
+	if (r == 0)
+		*ret_leaf = crts[0];
+	return r;
+}
+
+int
+tls_gnutls_crt_id(gnutls_x509_crt_t crt, char sans[TLSX_MAX_SANS][256],
+		  char serial[TLSX_SERIAL_MAX], int *serial_rc)
+{
+	int n = tls_gnutls_crt_sans(crt, sans);
+
+	*serial_rc = tls_gnutls_crt_serial(crt, serial);
+	return n;
+}
+
 int
 tls_gnutls_verified_peer_id(void *session, char sans[TLSX_MAX_SANS][256],
 			    char serial[TLSX_SERIAL_MAX], int *serial_rc)
@@ -243,8 +301,7 @@ tls_gnutls_verified_peer_id(void *session, char sans[TLSX_MAX_SANS][256],
 	if (n != 0)
 		return n;
 	/* one parse of the certificate for both: the SANs name the client, the serial is looked up */
-	n = tls_gnutls_crt_sans(crt, sans);
-	*serial_rc = tls_gnutls_crt_serial(crt, serial);
+	n = tls_gnutls_crt_id(crt, sans, serial, serial_rc);
 	gnutls_x509_crt_deinit(crt);
 	return n;
 }

@@ -9,6 +9,8 @@
 #ifndef MEF_TLS_INTERNAL_H
 #define MEF_TLS_INTERNAL_H
 
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,5 +36,18 @@ int tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256]);
 int tls_gnutls_verified_peer_id(void *session, char sans[TLSX_MAX_SANS][256],
 				char serial[TLSX_SERIAL_MAX], int *serial_rc);
 int tls_gnutls_peer_serial(void *session, char *hex, size_t n);
+/*
+ * httpb's client-certificate check: the peer's chain verified against tlist
+ * for purpose_oid, each certificate parsed once. 0 with *status (0 =
+ * trusted; gnutls_certificate_verification_status_print explains the rest)
+ * and *ret_leaf, the parsed leaf, the caller's to gnutls_x509_crt_deinit;
+ * MEF_ENOTFOUND (no certificate), MEF_EUNSUPP (not X.509), MEF_ETOOBIG (a
+ * chain longer than 16), MEF_ECRYPTO, MEF_ENOMEM.
+ */
+int tls_gnutls_verify_chain(void *session, gnutls_x509_trust_list_t tlist, const char *purpose_oid,
+			    unsigned int *status, gnutls_x509_crt_t *ret_leaf);
+/* The SANs and the serial of crt, as tls_gnutls_verified_peer_id gives them. */
+int tls_gnutls_crt_id(gnutls_x509_crt_t crt, char sans[TLSX_MAX_SANS][256],
+		      char serial[TLSX_SERIAL_MAX], int *serial_rc);
 
 #endif

@@ -264,6 +264,23 @@ def test_unregistered_client_cert_refused(mefd, pki, listener, tmp_path):
 
 
 @pytest.mark.parametrize("listener", CERT_LISTENERS)
+@pytest.mark.parametrize("which", ["server-only EKU", "not yet valid"])
+def test_registered_client_cert_refused(mefd, pki, listener, which, tmp_path):
+    """A certificate from the trusted CA whose SAN is a registered client, but
+    whose EKU allows only serverAuth, or whose validity starts in 2090: the
+    chain check itself refuses it (httpb verifies the chain in
+    tls_gnutls_verify_chain, not gnutls_certificate_verify_peers)."""
+    name = "srvonly" if which == "server-only EKU" else "future"
+    san = f"//example.net/{name}"
+    eku, dates = ("serverAuth", ()) if name == "srvonly" else \
+        ("clientAuth", ("20900101000000Z", "20910101000000Z"))
+    c = harness.Cert(*harness._issue(tmp_path, name, (pki.ca.crt, pki.ca.key), f"URI:{san}", eku,
+                                     *dates), san)
+    mefd.ctl("client", "add", name, "--cert-san", san, check=False)
+    assert not _cert_attempt(mefd, pki, listener, c)
+
+
+@pytest.mark.parametrize("listener", CERT_LISTENERS)
 def test_good_client_cert_accepted(mefd, pki, listener):
     """The positive twin of the refusal tests, through the same helper."""
     assert _cert_attempt(mefd, pki, listener, pki.clients["cse2"])
