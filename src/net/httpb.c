@@ -244,8 +244,13 @@ httpb_cert_check(struct httpb_conn *hc, gnutls_session_t s, char *why, size_t wh
 	/*
 	 * As gnutls_certificate_verify_peers against the same CA list, but the
 	 * parsed leaf is kept: SANs and serial come from it (httpb_peer_identity)
-	 * instead of a second parse (docs/performance.md).
+	 * instead of a second parse (docs/performance.md). A second callback on
+	 * this connection (a TLS 1.2 renegotiation) replaces the one kept.
 	 */
+	if (hc->leaf) {
+		gnutls_x509_crt_deinit(hc->leaf);
+		hc->leaf = NULL;
+	}
 	r = tls_gnutls_verify_chain(s, hc->inst->tlist, GNUTLS_KP_TLS_WWW_CLIENT, &status,
 				    &hc->leaf);
 	if (r == MEF_ENOTFOUND)
@@ -309,12 +314,14 @@ httpb_peer_identity(struct httpb_conn *hc, gnutls_session_t s)
 		 */
 		if (!hc->cert_ok)
 			why = httpb_cert_check(hc, s, buf, sizeof(buf));
-		/* the certificate verified above, parsed once: its serial is kept for tlsx_peer_serial() */
+		/*
+		 * httpb_cert_check kept the verified leaf: its SANs name the client
+		 * and its serial is kept for tlsx_peer_serial(), without a new parse.
+		 */
 		if (why == NULL) {
 			p->n_sans = hc->leaf ? tls_gnutls_crt_id(hc->leaf, p->sans, p->tls.peer_serial,
 								 &p->tls.peer_serial_rc)
-					     : tls_gnutls_verified_peer_id(s, p->sans, p->tls.peer_serial,
-									   &p->tls.peer_serial_rc);
+					     : MEF_EINVAL;
 			gnutls_x509_crt_deinit(hc->leaf);
 			hc->leaf = NULL;
 			if (p->n_sans < 0)

@@ -29,9 +29,9 @@ const char *tls_gnutls_cipher(void *session);
 void tls_gnutls_sni(void *session, char *out, size_t outlen);
 int tls_gnutls_peer_sans(void *session, char sans[TLSX_MAX_SANS][256]);
 /*
- * For a caller that verified the chain in this very handshake (httpb_cert_check):
- * the SANs as tls_gnutls_peer_sans, and the serial with the result
- * tls_gnutls_peer_serial would give (*serial_rc), from one parse of the certificate.
+ * After the chain was verified (tls_gnutls_peer_sans): the SANs, and the
+ * serial with the result tls_gnutls_peer_serial would give (*serial_rc),
+ * from one parse of the certificate.
  */
 int tls_gnutls_verified_peer_id(void *session, char sans[TLSX_MAX_SANS][256],
 				char serial[TLSX_SERIAL_MAX], int *serial_rc);
