@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / os.environ.get("MEFD_BUILD", "build")
 BB = ROOT / "build-bench"
+LIMITS = (ROOT / "bench" / "limits-lifted.conf").read_text()  # shared with the load tests
 BENCH = BB / "bench"
 SECS = float(os.environ.get("BENCH_SECS", "1.5"))
 CONC = int(os.environ.get("BENCH_CONC", "16"))
@@ -129,13 +130,7 @@ client_ca = {p}/ca.crt
 [ca]
 certificate = {p}/ca.crt
 private_key = {p}/ca.key
-[limits]
-handshake_rate = 6000000
-handshake_burst = 1000000
-request_rate = 6000000
-request_burst = 1000000
-addr_factor = 10000
-{f"[audit]{chr(10)}path = {d}/audit.log{chr(10)}" if os.environ.get("BENCH_AUDIT") else ""}{extra}""")
+{LIMITS}{f"[audit]{chr(10)}path = {d}/audit.log{chr(10)}" if os.environ.get("BENCH_AUDIT") else ""}{extra}""")
         self.proc = None
 
     def ctl(self, *a):

@@ -22,15 +22,8 @@ MEFD = BUILD / "mefd"
 MEFCTL = BUILD / "mefctl"
 FQDN = "mef.example.com"
 HOST = "127.0.0.1"
-# [limits] for load tests (storms, SIGKILL under load): rate limits out of the way
-LIMITS_LIFTED = """
-[limits]
-handshake_rate = 6000000
-handshake_burst = 1000000
-request_rate = 6000000
-request_burst = 1000000
-addr_factor = 10000
-"""
+# [limits] for load tests (storms, SIGKILL under load): the bench's own block
+LIMITS_LIFTED = "\n" + (REPO / "bench" / "limits-lifted.conf").read_text()
 BOOTSTRAP_LABEL = "EXPORTER-oneM2M-Bootstrap"
 
 
