@@ -28,8 +28,12 @@ BUILD   ?= build
 CORELIBS := $(shell pkg-config --libs openssl libcoap-3-openssl libmicrohttpd gnutls jansson sqlite3 libcurl libsystemd 2>/dev/null) \
             $(shell pkg-config --libs libpq 2>/dev/null) -lunistring
 
-all: $(BB)/populate
+all: $(BB)/populate $(BB)/ca_issue
 
 $(BB)/populate: bench/populate.c $(BUILD)/libmefcore.a
 	@mkdir -p $(BB)
 	$(CC) $(BCFLAGS) -Isrc/store $(shell pkg-config --cflags openssl) -o $@ $< $(BUILD)/libmefcore.a $(CORELIBS)
+
+$(BB)/ca_issue: bench/ca_issue.c $(BUILD)/libmefcore.a
+	@mkdir -p $(BB)
+	$(CC) $(BCFLAGS) $(shell pkg-config --cflags openssl) -o $@ $< $(BUILD)/libmefcore.a $(CORELIBS)

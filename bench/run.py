@@ -379,6 +379,13 @@ def pki_setup(p):
             ", ".join(cp.stdout.strip().splitlines()))
 
 
+def ca_cost(p):
+    """The CA's own work per enrolment against bare ECDSA verify+sign (bench/ca_issue.c)."""
+    cp = subprocess.run([str(BB / "ca_issue"), str(p / "ca.crt"), str(p / "ca.key"), "2000"],
+                        capture_output=True, text=True, timeout=120)
+    return "CA alone (bench/ca_issue.c): " + cp.stdout.strip() if cp.returncode == 0 else None
+
+
 def rss_kb(pid):
     for line in open(f"/proc/{pid}/status"):
         if line.startswith("VmRSS:"):
@@ -561,6 +568,7 @@ def main():
                 time.sleep(0.5)
             rows = measure(scen, only, rows_like, [m.proc.pid], [x.pid for x in b.procs])
             pki_line = None if only or rows_like else pki_setup(t / "pki")
+            ca_line = None if only or rows_like else ca_cost(t / "pki")
             if perf:
                 perf.send_signal(signal.SIGINT)
                 perf.wait(30)
@@ -578,6 +586,8 @@ def main():
                   f"sign+verify ceiling {ec[2]:.0f}/s")
         if pki_line:
             print(pki_line)
+        if ca_line:
+            print(ca_line)
         if ec and est and https and est["rate"] and https["rate"] > est["rate"]:
             beyond = 1 / (1 / est["rate"] - 1 / https["rate"])
             print(f"EST with TLS set aside: {beyond:.0f} enrolments/s = "
