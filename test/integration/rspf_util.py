@@ -18,6 +18,8 @@ import subprocess
 import time
 import unicodedata
 
+import harness
+
 LABEL = "EXPORTER-oneM2M-Bootstrap"
 EKM_LEN = 48
 
@@ -283,14 +285,7 @@ def coap_raw_get(port, path, proto, origin=None, timeout=6, **cred):
 
 # Every request of these tests is a fresh handshake from a few identities:
 # lift the per-identity rate limits ([limits], docs/config.md).
-LIMITS = """
-[limits]
-handshake_rate = 600000
-handshake_burst = 100000
-request_rate = 600000
-request_burst = 100000
-handshake_timeout = 3
-"""
+LIMITS = harness.LIMITS_LIFTED + "handshake_timeout = 3\n"
 
 
 def _mefd_fixture():

@@ -24,13 +24,7 @@ def et(seconds=3600):
 
 
 # every request here is a fresh handshake: lift the per-identity rate limits
-LIMITS = """
-[limits]
-handshake_rate = 600000
-handshake_burst = 100000
-request_rate = 600000
-request_burst = 100000
-"""
+LIMITS = harness.LIMITS_LIFTED
 
 
 @pytest.fixture(scope="module")
