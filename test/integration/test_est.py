@@ -38,11 +38,12 @@ def genkey(path, curve="P-256", alg="EC"):
     return path
 
 
-def make_csr(tmp, name, sans, curve="P-256", alg="EC", challenge=None):
+def make_csr(tmp, name, sans, curve="P-256", alg="EC", challenge=None, md="sha256"):
     """A DER CSR made by openssl req; sans is a list like ['URI:...']."""
     key = genkey(tmp / f"{name}.key", curve, alg)
     csr = tmp / f"{name}.csr"
-    args = ["req", "-new", "-key", key, "-subj", f"/CN={name}", "-outform", "DER", "-out", csr]
+    args = ["req", "-new", f"-{md}", "-key", key, "-subj", f"/CN={name}", "-outform", "DER",
+            "-out", csr]
     if sans:
         args += ["-addext", "subjectAltName=" + ",".join(sans)]
     if challenge:
@@ -162,10 +163,15 @@ def _bad_csrs(tmp, san):
     good, _ = make_csr(tmp, "g", [f"URI:{san}"])
     flipped = bytearray(good)
     flipped[-5] ^= 0x55  # inside the signature BIT STRING
+    v2 = bytearray(good)
+    at = bytes(v2).find(b"\x02\x01\x00\x30")  # the info's version INTEGER, 0 = v1
+    v2[at + 2] = 1
     return {
         "garbage": (b"\x30\x82\x01\x00" + b"junk" * 40, 400),
         "truncated": (good[: len(good) // 2], 400),
         "bad-signature": (bytes(flipped), 400),
+        "sha1-signature": (make_csr(tmp, "s1", [f"URI:{san}"], md="sha1")[0], 400),
+        "version-2": (bytes(v2), 400),
         "p384": (make_csr(tmp, "p384", [f"URI:{san}"], curve="P-384")[0], 400),
         "rsa": (make_csr(tmp, "rsa", [f"URI:{san}"], alg="RSA")[0], 400),
         "other-san": (make_csr(tmp, "o", ["URI://example.net/someone-else"])[0], 403),
@@ -185,6 +191,8 @@ def test_bad_csrs_refused_nothing_recorded(mefd, pki, tmp_path):
     # one log line per refusal
     refusals = re.findall(r"EST simpleenroll by .* refused", mefd.log()[start:])
     assert len(refusals) == len(cases)
+    for why in ("request signature is not ECDSA with SHA-2", "not a version 1 request"):
+        assert why in mefd.log()[start:], why
     # wrong media type, not base64, oversized, re-enrol with a third-party cert
     good, _ = make_csr(tmp_path, "g2", [f"URI:{c.san}"])
     assert cert_post(mefd, pki, "/simpleenroll", good, ctype="application/json").status == 415
@@ -376,7 +384,7 @@ def test_coap_enroll_answer_piggybacked_after_commit(mefd, tmp_path):
         assert resp[0][1].startswith("2."), dump[-1500:]
         pem = tmp_path / f"pb{i}.pem"
         ossl("pkcs7", "-inform", "DER", "-print_certs", "-out", pem, input=out.read_bytes())
-        serial = ossl("x509", "-in", pem, "-noout", "-serial").stdout.decode().split("=")[1].strip()
+        serial = serial_of(pem)
         assert mefd.ctl("cert", "show", serial, "--json").returncode == 0, serial
 
 
