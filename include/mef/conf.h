@@ -38,6 +38,7 @@ struct mef_conf {
 	char *store_backend;         /* "sqlite" (default) or "postgresql" (docs/scale-out.md) */
 	char *store_url;             /* postgresql://... without a password */
 	char *store_password_file;   /* database password, mode 0600 (or %d/ credential) */
+	unsigned client_cache;       /* individual PSK clients kept in memory; 0 = none; default 1024 */
 
 	/* [coap]: each address gets a UDP/DTLS and a TCP/TLS endpoint */
 	struct conf_addr coap_listen[CONF_MAX_LISTEN];

@@ -37,5 +37,12 @@ struct groupcache *groupcache_free(struct groupcache *gc);
  */
 int groupcache_match(struct groupcache *gc, struct store *s, const char *kpm_id,
 		     struct group_hit *ret);
+/*
+ * The same, when the caller has read stamp = store_cred_stamp(s) itself,
+ * before anything else it read from the store for this lookup (one read
+ * serves this cache and the client cache, mef/clientcache.h).
+ */
+int groupcache_match_at(struct groupcache *gc, struct store *s, int64_t stamp, const char *kpm_id,
+			struct group_hit *ret);
 
 #endif

@@ -53,15 +53,17 @@ struct mefd {
 	struct ratelimit *ratelimit;  /* src/ops/ratelimit.c; NULL = no limits */
 	struct est *est;              /* src/est/: CA handle, CRL cache; built on first use */
 	struct kebatch *kebatch;      /* group commit of Ke (src/store/sqlite_kebatch.c); NULL = one by one */
-	struct mef_resolver *resolver; /* src/mef/session.c: group cache, PSK memo; mef_resolver_new */
+	struct mef_resolver *resolver; /* src/mef/session.c: group and client caches, PSK memo; mef_resolver_new */
 };
 
 /*
  * What mef_psk_lookup, mef_session_established and mef_client_resolve keep
- * between calls: the in-memory enrolment groups (mef/groupcache.h) and the
- * PSK memo. Required before any of them is called. Free wipes it.
+ * between calls: the in-memory enrolment groups (mef/groupcache.h), up to
+ * client_cache individual PSK clients (mef/clientcache.h, [store]
+ * client_cache) and the PSK memo. Required before any of them is called.
+ * Free wipes it.
  */
-int mef_resolver_new(struct mef_resolver **ret);
+int mef_resolver_new(unsigned client_cache, struct mef_resolver **ret);
 struct mef_resolver *mef_resolver_free(struct mef_resolver *res);
 
 /*

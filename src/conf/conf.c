@@ -71,6 +71,8 @@ static const struct conf_key conf_keys[] = {
 	 "backend postgresql: postgresql://USER@HOST:PORT/DB?... (no password here)"},
 	{"store", "password_file", CT_PRIVATE_PATH, F(store_password_file), 0, NULL, false, 0, 0,
 	 "backend postgresql: file holding the database password, mode 0600"},
+	{"store", "client_cache", CT_UINT, F(client_cache), 0, "1024", false, 0, 1000000,
+	 "individual PSK clients kept in memory, with their opened PSK; 0 = ask the store every time"},
 	{"coap", "listen", CT_ADDR_LIST, F(coap_listen), F(n_coap_listen), NULL, false, 0, 0,
 	 "HOST:PORT[, ...]: DTLS on UDP and TLS on TCP"},
 	{"https", "psk_listen", CT_ADDR, F(https_psk_listen), F(has_https_psk), NULL, false, 0, 0,

@@ -207,7 +207,7 @@ mefd_start(struct mefd *d)
 	if (r == 0 && !(d->ratelimit = ratelimit_new(RATELIMIT_SLOTS)))
 		r = MEF_ENOMEM;
 	if (r == 0)
-		r = mef_resolver_new(&d->resolver);
+		r = mef_resolver_new(d->conf->client_cache, &d->resolver);
 	if (r == 0 && d->conf->audit_path && (r = audit_open(d->conf->audit_path, &d->audit)) != 0)
 		log_err("cannot open the audit trail %s", d->conf->audit_path);
 	if (r == 0 && d->conf->store_path &&

@@ -50,7 +50,8 @@ store_changed(const struct mef_conf *old, const struct mef_conf *nc)
 	       str_changed(old->kek_file, nc->kek_file) ||
 	       str_changed(old->store_backend, nc->store_backend) ||
 	       str_changed(old->store_url, nc->store_url) ||
-	       str_changed(old->store_password_file, nc->store_password_file);
+	       str_changed(old->store_password_file, nc->store_password_file) ||
+	       old->client_cache != nc->client_cache;
 }
 
 static void
@@ -88,6 +89,7 @@ keep_restart_keys(const struct mef_conf *old, struct mef_conf *nc)
 		keep_str(&nc->store_backend, old->store_backend);
 		keep_str(&nc->store_url, old->store_url);
 		keep_str(&nc->store_password_file, old->store_password_file);
+		nc->client_cache = old->client_cache;
 	}
 }
 

@@ -116,15 +116,10 @@ cmp_str(const void *a, const void *b)
  * after them, a change in between would be kept under the new stamp.
  */
 static int
-refresh(struct groupcache *gc, struct store *s)
+refresh(struct groupcache *gc, struct store *s, int64_t stamp)
 {
-	int64_t stamp;
 	int r;
 
-	if ((r = store_cred_stamp(s, &stamp)) < 0) {
-		clear(gc);
-		return r;
-	}
 	if (gc->loaded && stamp == gc->stamp)
 		return 0;
 	clear(gc);
@@ -145,12 +140,26 @@ refresh(struct groupcache *gc, struct store *s)
 int
 groupcache_match(struct groupcache *gc, struct store *s, const char *kpm_id, struct group_hit *ret)
 {
+	int64_t stamp;
+	int r;
+
+	if ((r = store_cred_stamp(s, &stamp)) < 0) {
+		clear(gc);
+		return r;
+	}
+	return groupcache_match_at(gc, s, stamp, kpm_id, ret);
+}
+
+int
+groupcache_match_at(struct groupcache *gc, struct store *s, int64_t stamp, const char *kpm_id,
+		    struct group_hit *ret)
+{
 	const struct cached_group *hit = NULL;
 	int r;
 
 	if (!kpm_id[0] || strnlen(kpm_id, MEF_ID_MAX) >= MEF_ID_MAX)
 		return MEF_ENOTFOUND; /* as store_group_match */
-	if ((r = refresh(gc, s)) < 0)
+	if ((r = refresh(gc, s, stamp)) < 0)
 		return r;
 	for (size_t i = 0; i < gc->n_groups && !hit; i++)
 		if (store_group_glob(s, gc->groups[i].g.pattern, kpm_id))

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "mef/audit.h"
+#include "mef/clientcache.h"
 #include "mef/err.h"
 #include "mef/groupcache.h"
 #include "mef/kdf.h"
@@ -110,6 +111,7 @@ struct psk_memo {
 /* What this file keeps between calls, in the daemon context (d->resolver). */
 struct mef_resolver {
 	struct groupcache *groups;
+	struct clientcache *clients;
 	struct psk_memo memo[PSK_MEMO];
 	unsigned memo_next;
 	/* the records being resolved: 5-6 KiB each, kept off the handshake stack */
@@ -118,11 +120,14 @@ struct mef_resolver {
 };
 
 int
-mef_resolver_new(struct mef_resolver **ret)
+mef_resolver_new(unsigned client_cache, struct mef_resolver **ret)
 {
 	struct mef_resolver *res = calloc(1, sizeof(*res));
 
-	if (!res || !(res->groups = groupcache_new())) {
+	if (!res || !(res->groups = groupcache_new()) ||
+	    !(res->clients = clientcache_new(client_cache))) {
+		if (res)
+			groupcache_free(res->groups);
 		free(res);
 		return MEF_ENOMEM;
 	}
@@ -135,6 +140,7 @@ mef_resolver_free(struct mef_resolver *res)
 {
 	if (res) {
 		groupcache_free(res->groups);
+		clientcache_free(res->clients);
 		secret_wipe(res, sizeof(*res)); /* no key material, but client records */
 		free(res);
 	}
@@ -152,6 +158,7 @@ resolve_psk(struct mefd *d, const char *identity, struct client_rec *ret,
 {
 	struct mef_secret *kpm = NULL;
 	struct group_hit hit;
+	int64_t stamp;
 	uint64_t t0;
 	int r;
 
@@ -160,7 +167,10 @@ resolve_psk(struct mefd *d, const char *identity, struct client_rec *ret,
 		return MEF_EINVAL;
 	}
 	t0 = metrics_now_us();
-	r = store_client_find_psk(d->store, identity, ret, ret_psk ? &kpm : NULL);
+	/* one stamp, read first, for both caches */
+	if ((r = store_cred_stamp(d->store, &stamp)) == 0)
+		r = clientcache_find_psk(d->resolver->clients, d->store, stamp, identity, ret,
+					 ret_psk ? &kpm : NULL);
 	metrics_store_time(d, "client_find_psk", t0);
 	if (r == 0) {
 		if (ret->disabled) {
@@ -177,7 +187,7 @@ resolve_psk(struct mefd *d, const char *identity, struct client_rec *ret,
 		return r;
 	}
 	t0 = metrics_now_us();
-	r = groupcache_match(d->resolver->groups, d->store, identity, &hit);
+	r = groupcache_match_at(d->resolver->groups, d->store, stamp, identity, &hit);
 	metrics_store_time(d, "group_match", t0);
 	if (r != 0) {
 		*why = r == MEF_ENOTFOUND ? "unknown PSK identity" : "store lookup failed";

@@ -111,7 +111,7 @@ fuzz_env_init(struct fuzz_env *e)
 	e->d.kek = secret_new(WRAP_KEK_LEN);
 	if (!e->d.kek || store_open(path, e->d.kek, false, &e->d.store) != 0)
 		fuzz_die("store_open");
-	if (mef_resolver_new(&e->d.resolver) != 0)
+	if (mef_resolver_new(64, &e->d.resolver) != 0)
 		fuzz_die("mef_resolver_new");
 	fuzz_seed_clients(e->d.store);
 	fuzz_seed_ke(e);

@@ -351,6 +351,21 @@ def test_refused_disabled_client(mefd, pki):
              [], r"refused.*disabled", what="https_cert", client_may_finish=True)
 
 
+def test_disable_seen_after_cached_handshakes(mefd):
+    """The client cache ([store] client_cache) keeps a client that just handshook; mefctl
+    disabling it must still refuse its very next handshake, and enabling it let it back."""
+    cid, ident, key_hex = psk_client(mefd)
+    for _ in range(2):
+        assert hs_ok(harness.s_client(mefd.ports["coap"], "dtls1_2", psk_identity=ident,
+                                      psk=key_hex))
+    mefd.ctl("client", "disable", cid)
+    _refused(mefd, lambda: hs_ok(harness.s_client(mefd.ports["https_psk"], "tls1_3",
+                                            psk_identity=ident, psk=key_hex)),
+             [key_hex], r"refused.*disabled", what="https_psk tls1_3")
+    mefd.ctl("client", "enable", cid)
+    assert hs_ok(harness.s_client(mefd.ports["coap"], "dtls1_2", psk_identity=ident, psk=key_hex))
+
+
 def test_refused_unregistered_certificate(mefd, pki):
     """A certificate from the right CA whose SAN no client registered."""
     name = uniq("stranger")

@@ -13,7 +13,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +24,10 @@
 #include "mef/store.h"
 #include "mef/wrap.h"
 
+#include "tmpstore.h"
+
 struct fx {
-	char dir[64], path[96];
-	struct mef_secret *kek;
-	struct store *s;   /* the daemon's handle */
-	struct store *ctl; /* another writer on the same file */
+	struct tmpstore t;
 	struct groupcache *gc;
 };
 
@@ -38,17 +36,7 @@ setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	if (!f)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_groupcache.XXXXXX");
-	if (!mkdtemp(f->dir))
-		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/store.db", f->dir);
-	f->kek = secret_new(WRAP_KEK_LEN);
-	for (size_t i = 0; f->kek && i < f->kek->len; i++)
-		f->kek->p[i] = (uint8_t)(0x30 + i);
-	if (!f->kek || store_open(f->path, f->kek, false, &f->s) != 0 ||
-	    store_open(f->path, f->kek, false, &f->ctl) != 0 || !(f->gc = groupcache_new()))
+	if (!f || tmpstore_open(&f->t, "test_groupcache", 0x30) != 0 || !(f->gc = groupcache_new()))
 		return -1;
 	*state = f;
 	return 0;
@@ -58,33 +46,11 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char p[128];
 
 	groupcache_free(f->gc);
-	store_close(f->ctl);
-	store_close(f->s);
-	secret_free(f->kek);
-	for (const char *const *sfx = (const char *const[]){ "", "-wal", "-shm", NULL }; *sfx; sfx++) {
-		snprintf(p, sizeof(p), "%s%s", f->path, *sfx);
-		unlink(p);
-	}
-	rmdir(f->dir);
+	tmpstore_remove(&f->t);
 	free(f);
 	return 0;
-}
-
-/* Runs sql on the file through plain SQLite, as an operator's sqlite3 shell would. */
-static void
-shell(const struct fx *f, const char *sql)
-{
-	sqlite3 *db = NULL;
-	char *err = NULL;
-
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-		fail_msg("%s: %s", sql, err);
-	sqlite3_close(db);
 }
 
 static struct mef_secret *
@@ -119,9 +85,9 @@ assert_same_as_store(struct fx *f, const char *id)
 	struct group_rec g;
 	struct group_hit hit;
 	bool off = false;
-	int want = store_group_match(f->s, id, &g, &secret);
+	int want = store_group_match(f->t.s, id, &g, &secret);
 
-	assert_int_equal(groupcache_match(f->gc, f->s, id, &hit), want);
+	assert_int_equal(groupcache_match(f->gc, f->t.s, id, &hit), want);
 	if (want != 0)
 		return;
 	assert_string_equal(hit.group->name, g.name);
@@ -130,7 +96,7 @@ assert_same_as_store(struct fx *f, const char *id)
 	assert_int_equal(hit.group->targets[0].suid, g.targets[0].suid);
 	assert_int_equal(hit.secret->len, secret->len);
 	assert_true(secret_equal(hit.secret, secret));
-	assert_int_equal(store_member_is_disabled(f->s, id, &off), 0);
+	assert_int_equal(store_member_is_disabled(f->t.s, id, &off), 0);
 	assert_int_equal(hit.member_disabled, off);
 	secret_free(secret);
 }
@@ -145,12 +111,12 @@ test_matches_like_the_store(void **state)
 		"", "a?b@factory-7.example.com",
 	};
 
-	assert_int_equal(groupcache_match(f->gc, f->s, "a@b", &(struct group_hit){ 0 }), MEF_ENOTFOUND);
-	add_group(f->ctl, "factory-7", "*@factory-7.example.com", 1, 21);
-	add_group(f->ctl, "line-2", "*@line-2.factory-7.example.com", 2, 22);
+	assert_int_equal(groupcache_match(f->gc, f->t.s, "a@b", &(struct group_hit){ 0 }), MEF_ENOTFOUND);
+	add_group(f->t.ctl, "factory-7", "*@factory-7.example.com", 1, 21);
+	add_group(f->t.ctl, "line-2", "*@line-2.factory-7.example.com", 2, 22);
 	/* same length as "factory-7"'s pattern: the name decides */
-	add_group(f->ctl, "a-rival", "*@factory-7.example.co?", 3, 23);
-	add_group(f->ctl, "classes", "dev-[0-9]@*", 4, 24);
+	add_group(f->t.ctl, "a-rival", "*@factory-7.example.co?", 3, 23);
+	add_group(f->t.ctl, "classes", "dev-[0-9]@*", 4, 24);
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
 		assert_same_as_store(f, ids[i]);
 }
@@ -164,41 +130,41 @@ test_every_change_seen_next_lookup(void **state)
 	struct group_hit hit;
 	struct mef_secret *s2 = secret_of(2);
 
-	add_group(f->ctl, "factory-7", "*@factory-7.example.com", 1, 21);
+	add_group(f->t.ctl, "factory-7", "*@factory-7.example.com", 1, 21);
 	assert_same_as_store(f, dev);
 	/* mefctl client disable DEV (a group member), then enable */
-	assert_int_equal(store_member_set_disabled(f->ctl, dev, true), 0);
-	assert_int_equal(groupcache_match(f->gc, f->s, dev, &hit), 0);
+	assert_int_equal(store_member_set_disabled(f->t.ctl, dev, true), 0);
+	assert_int_equal(groupcache_match(f->gc, f->t.s, dev, &hit), 0);
 	assert_true(hit.member_disabled);
-	assert_int_equal(store_member_set_disabled(f->ctl, dev, false), 0);
-	assert_int_equal(groupcache_match(f->gc, f->s, dev, &hit), 0);
+	assert_int_equal(store_member_set_disabled(f->t.ctl, dev, false), 0);
+	assert_int_equal(groupcache_match(f->gc, f->t.s, dev, &hit), 0);
 	assert_false(hit.member_disabled);
 	/* group disabled from the sqlite3 shell */
-	shell(f, "UPDATE groups SET disabled = 1 WHERE name = 'factory-7'");
-	assert_int_equal(groupcache_match(f->gc, f->s, dev, &hit), 0);
+	tmpstore_shell(&f->t, "UPDATE groups SET disabled = 1 WHERE name = 'factory-7'");
+	assert_int_equal(groupcache_match(f->gc, f->t.s, dev, &hit), 0);
 	assert_true(hit.group->disabled);
 	/* a new secret: removed and added again */
-	assert_int_equal(store_group_remove(f->ctl, "factory-7"), 0);
-	assert_int_equal(groupcache_match(f->gc, f->s, dev, &hit), MEF_ENOTFOUND);
-	add_group(f->ctl, "factory-7", "*@factory-7.example.com", 2, 21);
-	assert_int_equal(groupcache_match(f->gc, f->s, dev, &hit), 0);
+	assert_int_equal(store_group_remove(f->t.ctl, "factory-7"), 0);
+	assert_int_equal(groupcache_match(f->gc, f->t.s, dev, &hit), MEF_ENOTFOUND);
+	add_group(f->t.ctl, "factory-7", "*@factory-7.example.com", 2, 21);
+	assert_int_equal(groupcache_match(f->gc, f->t.s, dev, &hit), 0);
 	assert_true(secret_equal(hit.secret, s2));
 	assert_false(hit.group->disabled);
 	/* a target changed in place */
-	shell(f, "UPDATE group_targets SET suid = 99 WHERE group_name = 'factory-7'");
-	assert_int_equal(groupcache_match(f->gc, f->s, dev, &hit), 0);
+	tmpstore_shell(&f->t, "UPDATE group_targets SET suid = 99 WHERE group_name = 'factory-7'");
+	assert_int_equal(groupcache_match(f->gc, f->t.s, dev, &hit), 0);
 	assert_int_equal(hit.group->targets[0].suid, 99);
 	/* a more specific group added by another writer takes over at once */
-	add_group(f->ctl, "narrow", "dev-9@factory-7.example.com", 3, 31);
+	add_group(f->t.ctl, "narrow", "dev-9@factory-7.example.com", 3, 31);
 	assert_same_as_store(f, dev);
 	/* client rows move the stamp too */
 	int64_t a, b;
 
-	assert_int_equal(store_cred_stamp(f->s, &a), 0);
+	assert_int_equal(store_cred_stamp(f->t.s, &a), 0);
 	snprintf(c.id, sizeof(c.id), "c1");
 	snprintf(c.cert_san, sizeof(c.cert_san), "c1.example.com");
-	assert_int_equal(store_client_add(f->ctl, &c, NULL), 0);
-	assert_int_equal(store_cred_stamp(f->s, &b), 0);
+	assert_int_equal(store_client_add(f->t.ctl, &c, NULL), 0);
+	assert_int_equal(store_cred_stamp(f->t.s, &b), 0);
 	assert_true(b != a);
 	secret_free(s2);
 }
@@ -211,14 +177,14 @@ test_ke_writes_leave_the_stamp(void **state)
 	struct mef_secret *ke = secret_of(9);
 	int64_t a, b;
 
-	add_group(f->ctl, "factory-7", "*@factory-7.example.com", 1, 21);
-	assert_int_equal(store_cred_stamp(f->s, &a), 0);
+	add_group(f->t.ctl, "factory-7", "*@factory-7.example.com", 1, 21);
+	assert_int_equal(store_cred_stamp(f->t.s, &a), 0);
 	snprintf(k.keid, sizeof(k.keid), "00112233445566778899aabbccddeeff@mef.example.com");
 	snprintf(k.client_id, sizeof(k.client_id), "dev-1@factory-7.example.com");
-	assert_int_equal(store_ke_put(f->ctl, &k, ke), 0);
-	assert_int_equal(store_ke_revoke(f->ctl, k.keid), 0);
-	assert_int_equal(store_ke_sweep(f->ctl, 10, NULL), 0);
-	assert_int_equal(store_cred_stamp(f->s, &b), 0);
+	assert_int_equal(store_ke_put(f->t.ctl, &k, ke), 0);
+	assert_int_equal(store_ke_revoke(f->t.ctl, k.keid), 0);
+	assert_int_equal(store_ke_sweep(f->t.ctl, 10, NULL), 0);
+	assert_int_equal(store_cred_stamp(f->t.s, &b), 0);
 	assert_int_equal(a, b);
 	secret_free(ke);
 }
@@ -230,13 +196,13 @@ test_unopenable_secret(void **state)
 	struct fx *f = *state;
 	struct group_hit hit;
 
-	add_group(f->ctl, "good", "*@good.example.com", 1, 21);
-	add_group(f->ctl, "bad", "*@bad.example.com", 2, 22);
-	shell(f, "UPDATE groups SET secret_wrapped = (SELECT secret_wrapped FROM groups"
+	add_group(f->t.ctl, "good", "*@good.example.com", 1, 21);
+	add_group(f->t.ctl, "bad", "*@bad.example.com", 2, 22);
+	tmpstore_shell(&f->t, "UPDATE groups SET secret_wrapped = (SELECT secret_wrapped FROM groups"
 		 " WHERE name = 'good') WHERE name = 'bad'");
-	assert_int_equal(groupcache_match(f->gc, f->s, "x@good.example.com", &hit), 0);
-	assert_int_not_equal(groupcache_match(f->gc, f->s, "x@bad.example.com", &hit), 0);
-	assert_int_not_equal(groupcache_match(f->gc, f->s, "x@bad.example.com", &hit), MEF_ENOTFOUND);
+	assert_int_equal(groupcache_match(f->gc, f->t.s, "x@good.example.com", &hit), 0);
+	assert_int_not_equal(groupcache_match(f->gc, f->t.s, "x@bad.example.com", &hit), 0);
+	assert_int_not_equal(groupcache_match(f->gc, f->t.s, "x@bad.example.com", &hit), MEF_ENOTFOUND);
 }
 
 int
