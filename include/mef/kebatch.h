@@ -34,6 +34,14 @@ int kebatch_fd(const struct kebatch *b);
 void kebatch_on_fd(struct kebatch *b);
 /* Hands what is queued to the writer if it is idle (before the loop sleeps). */
 void kebatch_kick(struct kebatch *b);
+/*
+ * fn(ctx, rows, usec) after each batch is on disk, on the loop thread: the
+ * rows it held (0: only a file to sync) and the time from its hand-over to
+ * the writer until the loop learnt it was done, the wait an answer held for
+ * it had beyond the queueing (mefd_group_commit_seconds).
+ */
+void kebatch_on_batch(struct kebatch *b, void (*fn)(void *ctx, size_t rows, uint64_t usec),
+		      void *ctx);
 /* True once after held answers were released: the loop should poll, not sleep. */
 bool kebatch_take_released(struct kebatch *b);
 /* Commits what is queued (kebatch_sync first to see an error), then frees; accepts NULL. */

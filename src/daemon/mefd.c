@@ -191,6 +191,12 @@ kebatch_io(struct loop *l, int fd, uint32_t events, void *ctx)
 	kebatch_on_fd(d->kebatch);
 }
 
+static void
+group_commit_done(void *ctx, size_t rows, uint64_t usec)
+{
+	metrics_group_commit(ctx, rows, usec);
+}
+
 int
 mefd_start(struct mefd *d)
 {
@@ -215,8 +221,10 @@ mefd_start(struct mefd *d)
 	    (r = loop_add_fd(d->loop, kebatch_fd(d->kebatch), EPOLLIN, kebatch_io, d)) == 0)
 		r = loop_add_prepare(d->loop, kebatch_prepare, d);
 	/* audit lines become durable with the group commit, not one fdatasync each */
-	if (r == 0 && d->kebatch)
+	if (r == 0 && d->kebatch) {
 		audit_defer_sync(d->audit, kebatch_sync_with_next, d->kebatch);
+		kebatch_on_batch(d->kebatch, group_commit_done, d);
+	}
 	if (r == 0)
 		r = open_bindings(d);
 	if (r == 0)

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Prometheus metrics: a table of counter definitions, a bounded set of label
- * series per counter, a store-latency histogram, and a plain-HTTP listener
+ * series per counter, a store-latency histogram, the group commit's batch
+ * sizes and latency (one histogram and its row count), and a plain-HTTP listener
  * (a third MHD daemon, epoll mode, on the daemon's loop like httpb) that
  * renders them in the text exposition format 0.0.4 at GET /metrics.
  */
@@ -76,6 +77,8 @@ struct metrics {
 	struct counter c[METRIC__MAX];
 	struct store_hist h[STORE_MAX_OPS];
 	size_t n_hist;
+	struct store_hist commit; /* group commits (kebatch) */
+	uint64_t commit_rows;
 	struct MHD_Daemon *mhd;
 	int epoll_fd;
 	bool hooks;
@@ -166,21 +169,35 @@ hist_for(struct metrics *m, const char *op)
 	return &m->h[m->n_hist++];
 }
 
-void
-metrics_store_time(struct mefd *d, const char *op, uint64_t t0_us)
+static void
+hist_observe(struct store_hist *h, double s)
 {
-	struct store_hist *h;
-	double s;
 	size_t b = 0;
 
-	if (!d || !d->metrics || !(h = hist_for(d->metrics, op)))
-		return;
-	s = (double)(metrics_now_us() - t0_us) / 1e6;
 	while (b < N_BUCKETS - 1 && s > store_bounds[b])
 		b++;
 	h->buckets[b]++;
 	h->count++;
 	h->sum += s;
+}
+
+void
+metrics_store_time(struct mefd *d, const char *op, uint64_t t0_us)
+{
+	struct store_hist *h;
+
+	if (!d || !d->metrics || !(h = hist_for(d->metrics, op)))
+		return;
+	hist_observe(h, (double)(metrics_now_us() - t0_us) / 1e6);
+}
+
+void
+metrics_group_commit(struct mefd *d, size_t rows, uint64_t usec)
+{
+	if (!d || !d->metrics)
+		return;
+	hist_observe(&d->metrics->commit, (double)usec / 1e6);
+	d->metrics->commit_rows += rows;
 }
 
 /* ---- rendering ---- */
@@ -202,28 +219,44 @@ render_counters(const struct metrics *m, FILE *f)
 	}
 }
 
+/* One histogram's series; op NULL: the metric has no op label. */
+static void
+render_hist(FILE *f, const char *name, const char *op, const struct store_hist *h)
+{
+	char lab[96] = "", sep[2] = "";
+	uint64_t cum = 0;
+
+	if (op) {
+		snprintf(lab, sizeof(lab), "op=\"%s\"", op);
+		sep[0] = ',';
+	}
+	for (size_t b = 0; b < N_BUCKETS; b++) {
+		cum += h->buckets[b];
+		if (b < N_BUCKETS - 1)
+			fprintf(f, "%s_bucket{%s%sle=\"%g\"} %llu\n", name, lab, sep, store_bounds[b],
+				(unsigned long long)cum);
+		else
+			fprintf(f, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, lab, sep,
+				(unsigned long long)cum);
+	}
+	fprintf(f, op ? "%s_sum{%s} %.9f\n" : "%s_sum%s %.9f\n", name, lab, h->sum);
+	fprintf(f, op ? "%s_count{%s} %llu\n" : "%s_count%s %llu\n", name, lab,
+		(unsigned long long)h->count);
+}
+
 static void
 render_store(const struct metrics *m, FILE *f)
 {
 	fputs("# HELP mefd_store_seconds latency of store calls made while serving\n"
 	      "# TYPE mefd_store_seconds histogram\n", f);
-	for (size_t i = 0; i < m->n_hist; i++) {
-		const struct store_hist *h = &m->h[i];
-		uint64_t cum = 0;
-
-		for (size_t b = 0; b < N_BUCKETS; b++) {
-			cum += h->buckets[b];
-			if (b < N_BUCKETS - 1)
-				fprintf(f, "mefd_store_seconds_bucket{op=\"%s\",le=\"%g\"} %llu\n", h->op,
-					store_bounds[b], (unsigned long long)cum);
-			else
-				fprintf(f, "mefd_store_seconds_bucket{op=\"%s\",le=\"+Inf\"} %llu\n",
-					h->op, (unsigned long long)cum);
-		}
-		fprintf(f, "mefd_store_seconds_sum{op=\"%s\"} %.9f\n", h->op, h->sum);
-		fprintf(f, "mefd_store_seconds_count{op=\"%s\"} %llu\n", h->op,
-			(unsigned long long)h->count);
-	}
+	for (size_t i = 0; i < m->n_hist; i++)
+		render_hist(f, "mefd_store_seconds", m->h[i].op, &m->h[i]);
+	fputs("# HELP mefd_group_commit_seconds from a batch's hand-over to the writer thread until "
+	      "it is on disk\n# TYPE mefd_group_commit_seconds histogram\n", f);
+	render_hist(f, "mefd_group_commit_seconds", NULL, &m->commit);
+	fprintf(f, "# HELP mefd_group_commit_rows_total rows (Ke, certificates, key registrations) "
+		   "those batches wrote\n# TYPE mefd_group_commit_rows_total counter\n"
+		   "mefd_group_commit_rows_total %llu\n", (unsigned long long)m->commit_rows);
 }
 
 /* Live values asked from the bindings at scrape time. */

@@ -48,6 +48,7 @@ struct row {
 struct batch {
 	size_t n;
 	uint64_t gen;
+	uint64_t started_us; /* handed to the writer (start) */
 	int sync_fd;      /* a dup of a file to fdatasync after the commit (kebatch_sync_with_next), or -1 */
 	bool sync_failed; /* written by the writer */
 	struct row r[KEBATCH_MAX];
@@ -73,6 +74,8 @@ struct kebatch {
 	} waiter[KEBATCH_WAITERS];
 	size_t n_waiters;
 	bool released; /* held answers were released since kebatch_take_released */
+	void (*on_batch)(void *ctx, size_t rows, uint64_t usec);
+	void *on_batch_ctx;
 };
 
 static uint64_t
@@ -82,6 +85,15 @@ mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static const char *
@@ -203,6 +215,8 @@ finish(struct kebatch *b)
 	struct batch *w = &b->q[b->cur ^ 1];
 	size_t o = 0, n;
 
+	if (b->on_batch)
+		b->on_batch(b->on_batch_ctx, w->n, mono_us() - w->started_us);
 	for (size_t i = 0; i < w->n; i++) {
 		if (w->r[i].bad)
 			snprintf(b->failed[b->n_failed++ % KEBATCH_FAILED], MEF_KEYID_MAX, "%s",
@@ -236,6 +250,7 @@ start(struct kebatch *b)
 {
 	if (b->busy || (b->q[b->cur].n == 0 && b->q[b->cur].sync_fd < 0))
 		return;
+	b->q[b->cur].started_us = mono_us();
 	pthread_mutex_lock(&b->mu);
 	b->cur ^= 1;
 	b->busy = true;
@@ -275,6 +290,15 @@ kebatch_on_fd(struct kebatch *b)
 	if (done)
 		finish(b);
 	start(b); /* what queued meanwhile goes next: batches grow with the disk's latency */
+}
+
+void
+kebatch_on_batch(struct kebatch *b, void (*fn)(void *ctx, size_t rows, uint64_t usec), void *ctx)
+{
+	if (b) {
+		b->on_batch = fn;
+		b->on_batch_ctx = ctx;
+	}
 }
 
 void

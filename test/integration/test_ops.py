@@ -206,6 +206,13 @@ def test_metrics_deltas(mefd_factory):
     assert after['mefd_store_seconds_bucket{op="ke_put",le="+Inf"}'] == \
         after['mefd_store_seconds_count{op="ke_put"}']
     assert 'mefd_sessions_active{listener="https-psk"}' in after
+    # the group commit: the 4 Ke rows, in 1 to 4 batches, each with its latency
+    assert "# TYPE mefd_group_commit_seconds histogram" in text
+    assert delta(before, after, "mefd_group_commit_rows_total") == 4
+    assert 1 <= delta(before, after, "mefd_group_commit_seconds_count") <= 4
+    assert after['mefd_group_commit_seconds_bucket{le="+Inf"}'] == \
+        after["mefd_group_commit_seconds_count"]
+    assert after["mefd_group_commit_seconds_sum"] > before.get("mefd_group_commit_seconds_sum", 0)
     # only GET /metrics; nothing else is served there
     cp = harness.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                       f"http://127.0.0.1:{d.mport}/"])
