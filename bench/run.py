@@ -11,7 +11,9 @@ Bounded: each run is BENCH_SECS seconds (default 1.5), whole run < 5 min.
   BENCH_AUDIT=1 bench/run.py ...   the same with mefd's audit trail enabled ([audit] path)
   bench/run.py --scale         empty store vs 1,000,000 Ke / 100,000 clients (BENCH_KE, BENCH_CLIENTS)
   bench/run.py --idle N        RSS of N idle DTLS sessions, mefd vs bare_coap
-  bench/run.py --compare BIN   PSK rows: mefd binary BIN (before) vs build/mefd (after)"""
+  bench/run.py --compare BIN   PSK rows: mefd binary BIN (before) vs build/mefd (after)
+  bench/run.py --metrics NAME  one scenario, mefd only, with [metrics]: group commit batch size and
+                               latency, store-call latencies (mefd_group_commit_*, mefd_store_seconds)"""
 
 import base64
 import json
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -531,8 +534,67 @@ def compare(before_bin):
                       *rows])
 
 
+def scrape(port):
+    """The samples of mefd's /metrics as {series: value}."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for ln in text.splitlines():
+        if ln and not ln.startswith("#"):
+            name, _, val = ln.rpartition(" ")
+            out[name] = float(val)
+    return out
+
+
+def with_metrics(name):
+    """One scenario against a mefd with [metrics]: what its counters say about that run."""
+    with tempfile.TemporaryDirectory(prefix="mefd-metrics.") as t:
+        t = Path(t)
+        (t / "pki").mkdir()
+        (t / "mefd").mkdir()
+        pki(t / "pki")
+        port = free_port()
+        m = Mefd(t / "mefd", t / "pki", extra=f"[metrics]\nlisten = 127.0.0.1:{port}\n")
+        m.provision()
+        m.start()
+        b = Bare(t / "pki")
+        try:
+            sc = [x for x in scenarios(t / "pki", m, b, prepare_ctx(t / "pki", m)) if x[0] == name]
+            if not sc:
+                sys.exit(f"no scenario named {name!r}")
+            before = scrape(port)
+            r = run_bench(sc[0][1], pids=[m.proc.pid])
+            after = scrape(port)
+        finally:
+            b.stop()
+            m.stop()
+    d = {k: after[k] - before.get(k, 0) for k in after}
+    n = d.get("mefd_group_commit_seconds_count", 0)
+    lines = [f"{name}: {r['rate']:.0f}/s, {r['fail']:.0f} failed, mefd {r['cpu_us']:.0f} us CPU "
+             f"per request"]
+    if n:
+        lines.append(f"  group commits: {n:.0f}, {d['mefd_group_commit_rows_total'] / n:.1f} rows "
+                     f"each, mean {d['mefd_group_commit_seconds_sum'] / n * 1e3:.3f} ms")
+        prev, dist = 0, []
+        for k in sorted((k for k in d if k.startswith("mefd_group_commit_seconds_bucket")),
+                        key=lambda k: float(k.split('le="')[1].rstrip('"}').replace("+Inf", "inf"))):
+            le = k.split('le="')[1].rstrip('"}')
+            dist.append(f"<={le}s {100 * (d[k] - prev) / n:.0f}%")
+            prev = d[k]
+        lines.append("  commit latency: " + ", ".join(x for x in dist if not x.endswith(" 0%")))
+    for k in sorted(k for k in d if k.startswith("mefd_store_seconds_count")):
+        op = k.split('op="')[1].rstrip('"}')
+        if d[k]:
+            mean = d[f'mefd_store_seconds_sum{{op="{op}"}}'] / d[k] * 1e6
+            lines.append(f"  store {op}: {d[k]:.0f} calls, mean {mean:.1f} us")
+    return "\n".join(lines)
+
+
 def main():
     args = sys.argv[1:]
+    if "--metrics" in args:
+        print(machine())
+        print(with_metrics(args[args.index("--metrics") + 1]))
+        return
     if "--compare" in args:
         print(machine())
         print(compare(args[args.index("--compare") + 1]))
