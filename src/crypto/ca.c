@@ -24,13 +24,14 @@
 #include <unistd.h>
 
 #include "csr_internal.h"
+#include "leaf_internal.h"
 #include "mef/ca.h"
 #include "mef/err.h"
 #include "mef/secret.h"
 
 #define CA_SERIAL_BYTES 16 /* 127 random bits after the sign bit is cleared */
 
-/* The leaf extensions that depend on the CA alone, made once (leaf_extensions). */
+/* The leaf extensions that depend on the CA alone, as DER made once (leaf_der.c). */
 enum { CA_EXT_BC, CA_EXT_KU, CA_EXT_EKU, CA_EXT_AKI, CA_EXT_N };
 
 struct ca {
@@ -38,7 +39,12 @@ struct ca {
 	EVP_PKEY *key;
 	uint8_t *der;
 	size_t der_len;
-	X509_EXTENSION *ext[CA_EXT_N];
+	uint8_t *ext_der[CA_EXT_N];
+	size_t ext_len[CA_EXT_N];
+	uint8_t *issuer_der; /* the CA's subject Name: every leaf's issuer */
+	size_t issuer_len;
+	uint8_t sigalg[64]; /* the AlgorithmIdentifier of sign */
+	size_t sigalg_len;
 	EVP_MD_CTX *sign; /* ECDSA-SHA256 with key, initialised once; each certificate a copy */
 };
 
@@ -91,9 +97,40 @@ ca_leaf_ext_setup(struct ca *ca)
 	X509V3_CTX ctx;
 
 	X509V3_set_ctx(&ctx, ca->cert, NULL, NULL, NULL, 0);
-	for (int i = 0; i < CA_EXT_N; i++)
-		if (!(ca->ext[i] = X509V3_EXT_conf_nid(NULL, &ctx, prof[i].nid, prof[i].value)))
+	for (int i = 0; i < CA_EXT_N; i++) {
+		X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, prof[i].nid, prof[i].value);
+		unsigned char *p = NULL;
+		int n = e ? i2d_X509_EXTENSION(e, &p) : 0;
+
+		X509_EXTENSION_free(e);
+		if (n <= 0)
 			return MEF_ECRYPTO;
+		ca->ext_der[i] = p;
+		ca->ext_len[i] = (size_t)n;
+	}
+	return 0;
+}
+
+/* What every leaf repeats as it is: the issuer Name and the signature's AlgorithmIdentifier. */
+static int
+ca_leaf_fixed_setup(struct ca *ca)
+{
+	unsigned char *p = NULL;
+	int n = i2d_X509_NAME(X509_get_subject_name(ca->cert), &p);
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, ca->sigalg,
+						  sizeof(ca->sigalg)),
+		OSSL_PARAM_construct_end(),
+	};
+
+	if (n <= 0)
+		return MEF_ECRYPTO;
+	ca->issuer_der = p;
+	ca->issuer_len = (size_t)n;
+	if (EVP_PKEY_CTX_get_params(EVP_MD_CTX_get_pkey_ctx(ca->sign), params) != 1 ||
+	    !OSSL_PARAM_modified(&params[0]) || params[0].return_size == 0)
+		return MEF_ECRYPTO;
+	ca->sigalg_len = params[0].return_size;
 	return 0;
 }
 
@@ -112,7 +149,8 @@ ca_open(const char *cert_path, const char *key_path, struct ca **ret)
 		r = MEF_EAUTH;
 	else if ((n = i2d_X509(ca->cert, &p)) <= 0 || ca_leaf_ext_setup(ca) != 0 ||
 		 !(ca->sign = EVP_MD_CTX_new()) ||
-		 EVP_DigestSignInit_ex(ca->sign, NULL, "SHA256", NULL, NULL, ca->key, NULL) != 1)
+		 EVP_DigestSignInit_ex(ca->sign, NULL, "SHA256", NULL, NULL, ca->key, NULL) != 1 ||
+		 ca_leaf_fixed_setup(ca) != 0)
 		r = MEF_ECRYPTO;
 	if (r) {
 		ERR_clear_error();
@@ -133,8 +171,9 @@ ca_free(struct ca *ca)
 	X509_free(ca->cert);
 	EVP_PKEY_free(ca->key);
 	OPENSSL_free(ca->der);
+	OPENSSL_free(ca->issuer_der);
 	for (int i = 0; i < CA_EXT_N; i++)
-		X509_EXTENSION_free(ca->ext[i]);
+		OPENSSL_free(ca->ext_der[i]);
 	EVP_MD_CTX_free(ca->sign);
 	free(ca);
 	return NULL;
@@ -166,6 +205,15 @@ serial_hex(const uint8_t *b, size_t n, char out[CA_SERIAL_HEX])
 
 /* RFC 5280 4.1.2.2: positive, at most 20 octets; 127 CSPRNG bits, no leading zero byte. */
 static int
+new_serial(uint8_t b[CA_SERIAL_BYTES], char out[CA_SERIAL_HEX])
+{
+	if (RAND_priv_bytes(b, CA_SERIAL_BYTES) != 1)
+		return MEF_ECRYPTO;
+	b[0] = (uint8_t)((b[0] & 0x7f) | 0x40);
+	return serial_hex(b, CA_SERIAL_BYTES, out);
+}
+
+static int
 set_serial(X509 *x, char out[CA_SERIAL_HEX])
 {
 	uint8_t b[CA_SERIAL_BYTES];
@@ -173,16 +221,13 @@ set_serial(X509 *x, char out[CA_SERIAL_HEX])
 	BIGNUM *bn;
 	int ok;
 
-	if (RAND_priv_bytes(b, sizeof(b)) != 1)
+	if (new_serial(b, out) != 0)
 		return MEF_ECRYPTO;
-	b[0] = (uint8_t)((b[0] & 0x7f) | 0x40);
 	bn = BN_bin2bn(b, sizeof(b), NULL);
 	ok = bn && (ai = BN_to_ASN1_INTEGER(bn, NULL)) && X509_set_serialNumber(x, ai);
 	BN_free(bn);
 	ASN1_INTEGER_free(ai);
-	if (!ok)
-		return MEF_ECRYPTO;
-	return serial_hex(b, sizeof(b), out);
+	return ok ? 0 : MEF_ECRYPTO;
 }
 
 static int
@@ -193,34 +238,6 @@ add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 
 	X509_EXTENSION_free(e);
 	return ok ? 0 : MEF_ECRYPTO;
-}
-
-/* RFC 5280 4.2.1.2 method 1, as X509V3_EXT_conf's "hash": SHA-1 of the key's BIT STRING. */
-static int
-add_ski(X509 *x)
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-	ASN1_OCTET_STRING *ski = ASN1_OCTET_STRING_new();
-	int ok = ski && X509_pubkey_digest(x, EVP_sha1(), md, &len) &&
-		 ASN1_OCTET_STRING_set(ski, md, (int)len) &&
-		 X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0, X509V3_ADD_DEFAULT) == 1;
-
-	ASN1_OCTET_STRING_free(ski);
-	return ok ? 0 : MEF_ECRYPTO;
-}
-
-/* The TS-0003 10.1.1 leaf profile on top of the subject key and SAN. */
-static int
-leaf_extensions(struct ca *ca, X509 *x, GENERAL_NAMES *san, bool empty_subject)
-{
-	if (!X509_add_ext(x, ca->ext[CA_EXT_BC], -1) || !X509_add_ext(x, ca->ext[CA_EXT_KU], -1) ||
-	    !X509_add_ext(x, ca->ext[CA_EXT_EKU], -1) || add_ski(x) ||
-	    !X509_add_ext(x, ca->ext[CA_EXT_AKI], -1))
-		return MEF_ECRYPTO;
-	/* RFC 5280 4.2.1.6: with an empty subject the SAN is critical */
-	return X509_add1_ext_i2d(x, NID_subject_alt_name, san, empty_subject ? 1 : 0,
-			     X509V3_ADD_DEFAULT) == 1 ? 0 : MEF_ECRYPTO;
 }
 
 /* CN=cn, or the empty subject; written in place (X509_set_subject_name would copy). */
@@ -234,97 +251,121 @@ set_subject(X509 *x, const char *cn)
 	return 0;
 }
 
-/* The server-generated key of a serverkeygen request (req->spki). */
-static EVP_PKEY *
-subject_key(const struct ca_request *req, const char **why)
+/* id-ecPublicKey on prime256v1, then the BIT STRING header of a 65-byte uncompressed point. */
+static const uint8_t p256_spki_prefix[] = {
+	0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01,
+	0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+};
+#define P256_POINT_LEN 65
+
+/*
+ * The subject key as a P-256 SubjectPublicKeyInfo and its point: the CSR's
+ * (csr_load admitted only a named P-256 key with an uncompressed point), or
+ * the one ca_keygen made for a serverkeygen request, which must be the same
+ * shape and is parsed once to be sure it is a key.
+ */
+static int
+subject_spki(const struct ca_request *req, const CA_CSR *csr, uint8_t spki[sizeof(p256_spki_prefix) + P256_POINT_LEN],
+	     const char **why)
 {
+	const ASN1_BIT_STRING *b = csr_key_bits(csr);
 	const unsigned char *p = req->spki;
 	EVP_PKEY *pk;
 
-	pk = d2i_PUBKEY(NULL, &p, (long)req->spki_len);
+	if (!req->spki_len) {
+		if (b->length != P256_POINT_LEN)
+			return MEF_EINVAL;
+		memcpy(spki, p256_spki_prefix, sizeof(p256_spki_prefix));
+		memcpy(spki + sizeof(p256_spki_prefix), b->data, P256_POINT_LEN);
+		return 0;
+	}
+	pk = req->spki_len == sizeof(p256_spki_prefix) + P256_POINT_LEN &&
+			     memcmp(req->spki, p256_spki_prefix, sizeof(p256_spki_prefix)) == 0
+		     ? d2i_PUBKEY(NULL, &p, (long)req->spki_len)
+		     : NULL;
 	if (!pk || !EVP_PKEY_is_a(pk, "EC")) {
 		*why = "server-generated key unusable";
 		EVP_PKEY_free(pk);
-		return NULL;
+		return MEF_EINVAL;
 	}
-	return pk;
-}
-
-/*
- * The CSR's key copied as it is. X509_set_pubkey() would encode an EVP_PKEY
- * and decode it again through OpenSSL 3's encoders and decoders, ~14% of an
- * enrolment's CPU (perf, docs/performance.md); key_check admitted only a
- * named P-256 key with an uncompressed point.
- */
-static int
-pubkey_from_csr(X509 *x, const CA_CSR *csr)
-{
-	const ASN1_BIT_STRING *b = csr_key_bits(csr);
-	unsigned char *enc = OPENSSL_memdup(b->data, (size_t)b->length);
-
-	/* the objects are OpenSSL's static ones: nothing to duplicate */
-	if (enc && X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x),
-					  OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_OBJECT,
-					  OBJ_nid2obj(NID_X9_62_prime256v1), enc, b->length))
-		return 1;
-	OPENSSL_free(enc);
+	EVP_PKEY_free(pk);
+	memcpy(spki, req->spki, req->spki_len);
 	return 0;
 }
 
-/*
- * X509_sign would fetch SHA-256 and set up an ECDSA context around the key
- * for every certificate; a copy of the one made at ca_open is cheaper.
- */
-static int
-sign_cert(struct ca *ca, X509 *x)
+/* "/CN=..." as X509_NAME_oneline writes it (the text logged and stored with the row). */
+static void
+subject_text(const char *cn, char out[CA_NAME_MAX])
 {
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int ok = c && EVP_MD_CTX_copy_ex(c, ca->sign) == 1 && X509_sign_ctx(x, c) > 0;
+	X509_NAME *n = X509_NAME_new();
 
-	EVP_MD_CTX_free(c);
-	return ok ? 0 : MEF_ECRYPTO;
+	out[0] = '\0';
+	if (n && (!cn[0] || X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
+						       (const unsigned char *)cn, -1, -1, 0)))
+		X509_NAME_oneline(n, out, CA_NAME_MAX);
+	X509_NAME_free(n);
 }
 
+/*
+ * The TS-0003 10.1.1 leaf (leaf_der.c) signed with a copy of the context
+ * made at ca_open: X509_sign would fetch SHA-256 and set up ECDSA around
+ * the key for every certificate.
+ */
 static int
-build_cert(struct ca *ca, const struct ca_request *req, const CA_CSR *csr, GENERAL_NAMES *san,
-	   X509 *x, struct ca_result *res)
+issue_der(struct ca *ca, const struct ca_request *req, const CA_CSR *csr, GENERAL_NAMES *san,
+	  struct ca_result *res)
 {
-	EVP_PKEY *pk = req->spki_len ? subject_key(req, &res->why) : NULL;
+	static uint8_t tbs[CA_CERT_MAX]; /* single-threaded, as ca_issue's result */
+	uint8_t serial[CA_SERIAL_BYTES], spki[sizeof(p256_spki_prefix) + P256_POINT_LEN];
+	uint8_t sig[EVP_MAX_MD_SIZE * 2 + 16];
+	unsigned char *san_der = NULL;
+	int san_len = i2d_GENERAL_NAMES(san, &san_der);
+	const struct der_blob before[] = {
+		{ca->ext_der[CA_EXT_BC], ca->ext_len[CA_EXT_BC]},
+		{ca->ext_der[CA_EXT_KU], ca->ext_len[CA_EXT_KU]},
+		{ca->ext_der[CA_EXT_EKU], ca->ext_len[CA_EXT_EKU]},
+	};
+	const struct der_blob after[] = {{ca->ext_der[CA_EXT_AKI], ca->ext_len[CA_EXT_AKI]}};
+	struct leaf_tbs t = {
+		.serial = serial,
+		.serial_len = sizeof(serial),
+		.sigalg = {ca->sigalg, ca->sigalg_len},
+		.issuer = {ca->issuer_der, ca->issuer_len},
+		.not_before = req->not_before,
+		.not_after = req->not_after,
+		.subject_cn = req->subject_cn,
+		.spki = {spki, sizeof(spki)},
+		.key_bits = spki + sizeof(p256_spki_prefix),
+		.key_bits_len = P256_POINT_LEN,
+		.ext_before_ski = before,
+		.n_before = 3,
+		.ext_after_ski = after,
+		.n_after = 1,
+		.san = {san_der, san_len > 0 ? (size_t)san_len : 0},
+	};
+	EVP_MD_CTX *c = NULL;
+	size_t tbs_len = 0, sig_len = sizeof(sig);
 	int r;
 
-	if (req->spki_len && !pk)
-		return MEF_EINVAL;
-	r = X509_set_version(x, X509_VERSION_3) &&
-			    (pk ? X509_set_pubkey(x, pk) : pubkey_from_csr(x, csr)) &&
-			    X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) &&
-			    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)req->not_before) &&
-			    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)req->not_after)
-		    ? 0
-		    : MEF_ECRYPTO;
-	EVP_PKEY_free(pk);
+	if (san_len <= 0)
+		r = MEF_ECRYPTO;
+	else if ((r = subject_spki(req, csr, spki, &res->why)) == 0 &&
+		 (r = new_serial(serial, res->serial)) == 0) {
+		c = EVP_MD_CTX_new();
+		r = leaf_tbs_der(&t, tbs, sizeof(tbs), &tbs_len) == 0 && c &&
+				    EVP_MD_CTX_copy_ex(c, ca->sign) == 1 &&
+				    EVP_DigestSign(c, sig, &sig_len, tbs + sizeof(tbs) - tbs_len, tbs_len) == 1
+			    ? 0
+			    : MEF_ECRYPTO;
+	}
+	if (r == 0 && leaf_cert_der(tbs + sizeof(tbs) - tbs_len, tbs_len, t.sigalg, sig, sig_len,
+				    res->cert, sizeof(res->cert), &res->cert_len) != 0)
+		r = MEF_ETOOBIG;
 	if (r == 0)
-		r = set_serial(x, res->serial);
-	if (r == 0)
-		r = set_subject(x, req->subject_cn);
-	if (r == 0)
-		r = leaf_extensions(ca, x, san, req->subject_cn[0] == '\0');
-	if (r == 0)
-		r = sign_cert(ca, x);
+		subject_text(req->subject_cn, res->subject);
+	EVP_MD_CTX_free(c);
+	OPENSSL_free(san_der);
 	return r;
-}
-
-static int
-result_fill(X509 *x, struct ca_result *res)
-{
-	unsigned char *p = res->cert;
-	int n = i2d_X509(x, NULL);
-
-	if (n <= 0 || (size_t)n > sizeof(res->cert))
-		return MEF_ETOOBIG;
-	i2d_X509(x, &p);
-	res->cert_len = (size_t)n;
-	X509_NAME_oneline(X509_get_subject_name(x), res->subject, sizeof(res->subject));
-	return 0;
 }
 
 int
@@ -333,7 +374,6 @@ ca_issue(struct ca *ca, const struct ca_request *req, struct ca_result *res)
 	static struct ca_result out; /* single-threaded; 4 KiB off the stack */
 	GENERAL_NAMES *san = NULL;
 	CA_CSR *csr = NULL;
-	X509 *x = NULL;
 	int r;
 
 	memset(&out, 0, sizeof(out));
@@ -351,18 +391,13 @@ ca_issue(struct ca *ca, const struct ca_request *req, struct ca_result *res)
 			r = MEF_EDENIED;
 		}
 	}
-	if (r == 0 && !(x = X509_new()))
-		r = MEF_ENOMEM;
 	if (r == 0)
-		r = build_cert(ca, req, csr, san, x, &out);
-	if (r == 0)
-		r = result_fill(x, &out);
+		r = issue_der(ca, req, csr, san, &out);
 	if (r == 0)
 		*res = out;
 	else if (out.why)
 		res->why = out.why;
 	ERR_clear_error();
-	X509_free(x);
 	csr_free(csr);
 	GENERAL_NAMES_free(san);
 	return r;

@@ -25,6 +25,7 @@
 #include "mef/ca.h"
 #include "mef/err.h"
 #include "mef/est.h"
+#include "mef/secret.h"
 
 static char dir[] = "/tmp/test_ca.XXXXXX";
 static char crt_path[128], key_path[128];
@@ -185,6 +186,121 @@ test_issue_profile(void **state)
 	assert_int_equal(X509_check_ca(x), 0);
 	assert_int_equal(X509_cmp_time(X509_get0_notBefore(x), NULL), -1);
 	X509_free(x);
+}
+
+/*
+ * The leaf as OpenSSL builds it from the same fields (what ca.c did before
+ * leaf_der.c), signed with the CA key: its TBSCertificate must equal the
+ * issued one byte for byte.
+ */
+static X509 *
+reference_leaf(X509 *got, const char *cn, int64_t nb, int64_t na)
+{
+	X509 *ca_x = NULL, *x = X509_new();
+	X509V3_CTX ctx;
+	FILE *f = fopen(crt_path, "r");
+	GENERAL_NAMES *san = X509_get_ext_d2i(got, NID_subject_alt_name, NULL, NULL);
+	static const struct {
+		int nid;
+		const char *v;
+	} ext[] = {{NID_basic_constraints, "critical,CA:FALSE"},
+		   {NID_key_usage, "critical,digitalSignature"},
+		   {NID_ext_key_usage, "clientAuth"},
+		   {NID_subject_key_identifier, "hash"},
+		   {NID_authority_key_identifier, "keyid,issuer"}};
+
+	ca_x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	assert_non_null(ca_x);
+	assert_non_null(san);
+	X509_set_version(x, X509_VERSION_3);
+	X509_set_serialNumber(x, (ASN1_INTEGER *)X509_get0_serialNumber(got)); /* copies */
+	X509_set_issuer_name(x, X509_get_subject_name(ca_x));
+	ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb);
+	ASN1_TIME_set(X509_getm_notAfter(x), (time_t)na);
+	if (cn[0])
+		X509_NAME_add_entry_by_NID(X509_get_subject_name(x), NID_commonName, MBSTRING_UTF8,
+					   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_pubkey(x, X509_get0_pubkey(got));
+	X509V3_set_ctx(&ctx, ca_x, x, NULL, NULL, 0);
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, ext[i].nid, ext[i].v);
+
+		assert_non_null(e);
+		X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
+	}
+	X509_add1_ext_i2d(x, NID_subject_alt_name, san, cn[0] ? 0 : 1, X509V3_ADD_DEFAULT);
+	assert_true(X509_sign(x, ca_key, EVP_sha256()) > 0);
+	GENERAL_NAMES_free(san);
+	X509_free(ca_x);
+	return x;
+}
+
+/* ca_issue's DER (leaf_der.c) against OpenSSL's parser, re-encoding and own construction. */
+static void
+test_leaf_der_like_openssl(void **state)
+{
+	static const struct {
+		const char *cn;
+		int64_t nb, na; /* 0: now - 60 and + 3600 */
+	} cases[] = {
+		{"dev1", 0, 0},
+		{"", 0, 0}, /* empty subject: the SAN becomes critical */
+		{"cse-0123456789-0123456789-0123456789-0123456789-0123456789-012", 0, 0},
+		{"dev1", 2524607999, 2524608000}, /* 2049-12-31T23:59:59Z UTCTime, 2050 GeneralizedTime */
+		{"dev1", 0, 4102444800},          /* 2100-01-01 */
+	};
+	const char *uris[] = {"//example.net/cse1/Cae1"};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const unsigned char *p;
+		unsigned char *re = NULL, *tbs_got = NULL, *tbs_want = NULL;
+		int n, n_got, n_want;
+		X509 *x, *want;
+
+		memset(&req, 0, sizeof(req));
+		memset(&res, 0, sizeof(res));
+		req.csr_len = make_csr("P-256", uris, 1, false, req.csr);
+		snprintf(req.san, sizeof(req.san), "%s", uris[0]);
+		snprintf(req.subject_cn, sizeof(req.subject_cn), "%s", cases[i].cn);
+		req.not_before = cases[i].nb ? cases[i].nb : (int64_t)time(NULL) - 60;
+		req.not_after = cases[i].na ? cases[i].na : req.not_before + 3600;
+		if (i == 4) { /* the serverkeygen path: a key made by ca_keygen */
+			struct mef_secret *k = NULL;
+
+			assert_int_equal(ca_keygen(&k, req.spki, &req.spki_len), 0);
+			secret_free(k);
+		}
+		assert_int_equal(ca_issue(ca, &req, &res), 0);
+		p = res.cert;
+		x = d2i_X509(NULL, &p, (long)res.cert_len);
+		assert_non_null(x);
+		assert_ptr_equal(p, res.cert + res.cert_len);
+		/* DER: OpenSSL's re-encoding of what it parsed is the same bytes */
+		n = i2d_X509(x, &re);
+		assert_int_equal(n, (int)res.cert_len);
+		assert_memory_equal(re, res.cert, res.cert_len);
+		assert_int_equal(X509_verify(x, ca_key), 1);
+		want = reference_leaf(x, cases[i].cn, req.not_before, req.not_after);
+		n_got = i2d_re_X509_tbs(x, &tbs_got);
+		n_want = i2d_re_X509_tbs(want, &tbs_want);
+		assert_int_equal(n_got, n_want);
+		assert_memory_equal(tbs_got, tbs_want, (size_t)n_want);
+		/* the subject text is X509_NAME_oneline's */
+		{
+			char text[256];
+
+			X509_NAME_oneline(X509_get_subject_name(x), text, sizeof(text));
+			assert_string_equal(res.subject, text);
+		}
+		OPENSSL_free(re);
+		OPENSSL_free(tbs_got);
+		OPENSSL_free(tbs_want);
+		X509_free(want);
+		X509_free(x);
+	}
 }
 
 static void
@@ -353,7 +469,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_issue_profile), cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_issue_profile), cmocka_unit_test(test_leaf_der_like_openssl),
+		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_csr_reader),
 		cmocka_unit_test(test_crl),           cmocka_unit_test(test_serial_canon),
 		cmocka_unit_test(test_wire),          cmocka_unit_test(test_pkcs7_certs_like_crl2pkcs7),
