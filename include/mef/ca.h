@@ -32,7 +32,7 @@ struct ca_request {
 	char san[CA_NAME_MAX];     /* the one SAN the CSR must carry (text as tlsx_peer_sans renders it) */
 	char subject_cn[64];       /* CN of the subject; "" gives an empty subject */
 	char challenge[384];       /* a challengePassword in the CSR must equal it (any case); "" = any */
-	uint8_t spki[CA_SPKI_MAX]; /* serverkeygen: certify this key instead of the CSR's */
+	uint8_t spki[CA_SPKI_MAX]; /* serverkeygen: certify this P-256 key (as ca_keygen writes it), not the CSR's */
 	size_t spki_len;           /* 0: the CSR's own key */
 	int64_t not_before;        /* unix seconds */
 	int64_t not_after;

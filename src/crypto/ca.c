@@ -293,17 +293,23 @@ subject_spki(const struct ca_request *req, const CA_CSR *csr, uint8_t spki[sizeo
 	return 0;
 }
 
-/* "/CN=..." as X509_NAME_oneline writes it (the text logged and stored with the row). */
-static void
+/*
+ * "/CN=..." as X509_NAME_oneline writes it (the text logged and stored with
+ * the row). OpenSSL also checks here that cn is UTF-8 a CN may hold, which
+ * leaf_der.c, writing the same UTF8String, relies on: MEF_EINVAL if not.
+ */
+static int
 subject_text(const char *cn, char out[CA_NAME_MAX])
 {
 	X509_NAME *n = X509_NAME_new();
+	int ok = n && (!cn[0] || X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
+							      (const unsigned char *)cn, -1, -1, 0));
 
 	out[0] = '\0';
-	if (n && (!cn[0] || X509_NAME_add_entry_by_NID(n, NID_commonName, MBSTRING_UTF8,
-						       (const unsigned char *)cn, -1, -1, 0)))
+	if (ok)
 		X509_NAME_oneline(n, out, CA_NAME_MAX);
 	X509_NAME_free(n);
+	return ok ? 0 : MEF_EINVAL;
 }
 
 /*
@@ -349,7 +355,8 @@ issue_der(struct ca *ca, const struct ca_request *req, const CA_CSR *csr, GENERA
 
 	if (san_len <= 0)
 		r = MEF_ECRYPTO;
-	else if ((r = subject_spki(req, csr, spki, &res->why)) == 0 &&
+	else if ((r = subject_text(req->subject_cn, res->subject)) == 0 &&
+		 (r = subject_spki(req, csr, spki, &res->why)) == 0 &&
 		 (r = new_serial(serial, res->serial)) == 0) {
 		c = EVP_MD_CTX_new();
 		r = leaf_tbs_der(&t, tbs, sizeof(tbs), &tbs_len) == 0 && c &&
@@ -361,8 +368,6 @@ issue_der(struct ca *ca, const struct ca_request *req, const CA_CSR *csr, GENERA
 	if (r == 0 && leaf_cert_der(tbs + sizeof(tbs) - tbs_len, tbs_len, t.sigalg, sig, sig_len,
 				    res->cert, sizeof(res->cert), &res->cert_len) != 0)
 		r = MEF_ETOOBIG;
-	if (r == 0)
-		subject_text(req->subject_cn, res->subject);
 	EVP_MD_CTX_free(c);
 	OPENSSL_free(san_der);
 	return r;

@@ -250,6 +250,7 @@ test_leaf_der_like_openssl(void **state)
 		{"cse-0123456789-0123456789-0123456789-0123456789-0123456789-012", 0, 0},
 		{"dev1", 2524607999, 2524608000}, /* 2049-12-31T23:59:59Z UTCTime, 2050 GeneralizedTime */
 		{"dev1", 0, 4102444800},          /* 2100-01-01 */
+		{"d\xc3\xa9vice-\xc3\xbc", 0, 0},   /* UTF-8 beyond ASCII */
 	};
 	const char *uris[] = {"//example.net/cse1/Cae1"};
 
@@ -301,6 +302,11 @@ test_leaf_der_like_openssl(void **state)
 		X509_free(want);
 		X509_free(x);
 	}
+	/* a CN that is not UTF-8 is refused, as OpenSSL's name functions refuse it */
+	memset(&res, 0, sizeof(res));
+	snprintf(req.subject_cn, sizeof(req.subject_cn), "bad\xff\xfe");
+	req.spki_len = 0;
+	assert_int_equal(ca_issue(ca, &req, &res), MEF_EINVAL);
 }
 
 static void
