@@ -309,7 +309,7 @@ subject_text(const char *cn, char out[CA_NAME_MAX])
 	if (ok)
 		X509_NAME_oneline(n, out, CA_NAME_MAX);
 	X509_NAME_free(n);
-	return ok ? 0 : MEF_EINVAL;
+	return ok ? 0 : n ? MEF_EINVAL : MEF_ENOMEM;
 }
 
 /*
@@ -355,19 +355,25 @@ issue_der(struct ca *ca, const struct ca_request *req, const CA_CSR *csr, GENERA
 
 	if (san_len <= 0)
 		r = MEF_ECRYPTO;
-	else if ((r = subject_text(req->subject_cn, res->subject)) == 0 &&
-		 (r = subject_spki(req, csr, spki, &res->why)) == 0 &&
+	else if ((r = subject_text(req->subject_cn, res->subject)) != 0) {
+		if (r == MEF_EINVAL)
+			res->why = "subject CN is not UTF-8";
+	} else if ((r = subject_spki(req, csr, spki, &res->why)) == 0 &&
 		 (r = new_serial(serial, res->serial)) == 0) {
 		c = EVP_MD_CTX_new();
-		r = leaf_tbs_der(&t, tbs, sizeof(tbs), &tbs_len) == 0 && c &&
-				    EVP_MD_CTX_copy_ex(c, ca->sign) == 1 &&
-				    EVP_DigestSign(c, sig, &sig_len, tbs + sizeof(tbs) - tbs_len, tbs_len) == 1
-			    ? 0
-			    : MEF_ECRYPTO;
+		if (leaf_tbs_der(&t, tbs, sizeof(tbs), &tbs_len) != 0) {
+			res->why = "certificate would be too large";
+			r = MEF_ETOOBIG;
+		} else if (!c || EVP_MD_CTX_copy_ex(c, ca->sign) != 1 ||
+			   EVP_DigestSign(c, sig, &sig_len, tbs + sizeof(tbs) - tbs_len, tbs_len) != 1) {
+			r = MEF_ECRYPTO;
+		}
 	}
 	if (r == 0 && leaf_cert_der(tbs + sizeof(tbs) - tbs_len, tbs_len, t.sigalg, sig, sig_len,
-				    res->cert, sizeof(res->cert), &res->cert_len) != 0)
+				    res->cert, sizeof(res->cert), &res->cert_len) != 0) {
+		res->why = "certificate would be too large";
 		r = MEF_ETOOBIG;
+	}
 	EVP_MD_CTX_free(c);
 	OPENSSL_free(san_der);
 	return r;

@@ -307,6 +307,7 @@ test_leaf_der_like_openssl(void **state)
 	snprintf(req.subject_cn, sizeof(req.subject_cn), "bad\xff\xfe");
 	req.spki_len = 0;
 	assert_int_equal(ca_issue(ca, &req, &res), MEF_EINVAL);
+	assert_string_equal(res.why, "subject CN is not UTF-8");
 }
 
 static void
