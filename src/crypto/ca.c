@@ -46,6 +46,7 @@ struct ca {
 	uint8_t sigalg[64]; /* the AlgorithmIdentifier of sign */
 	size_t sigalg_len;
 	EVP_MD_CTX *sign; /* ECDSA-SHA256 with key, initialised once; each certificate a copy */
+	uint8_t tbs[CA_CERT_MAX]; /* issue_der's TBSCertificate: one issuance at a time per CA */
 };
 
 /* ---- loading ---- */
@@ -321,7 +322,7 @@ static int
 issue_der(struct ca *ca, const struct ca_request *req, const CA_CSR *csr, GENERAL_NAMES *san,
 	  struct ca_result *res)
 {
-	static uint8_t tbs[CA_CERT_MAX]; /* single-threaded, as ca_issue's result */
+	uint8_t *tbs = ca->tbs;
 	uint8_t serial[CA_SERIAL_BYTES], spki[sizeof(p256_spki_prefix) + P256_POINT_LEN];
 	uint8_t sig[EVP_MAX_MD_SIZE * 2 + 16];
 	unsigned char *san_der = NULL;
@@ -361,15 +362,15 @@ issue_der(struct ca *ca, const struct ca_request *req, const CA_CSR *csr, GENERA
 	} else if ((r = subject_spki(req, csr, spki, &res->why)) == 0 &&
 		 (r = new_serial(serial, res->serial)) == 0) {
 		c = EVP_MD_CTX_new();
-		if (leaf_tbs_der(&t, tbs, sizeof(tbs), &tbs_len) != 0) {
+		if (leaf_tbs_der(&t, tbs, sizeof(ca->tbs), &tbs_len) != 0) {
 			res->why = "certificate would be too large";
 			r = MEF_ETOOBIG;
 		} else if (!c || EVP_MD_CTX_copy_ex(c, ca->sign) != 1 ||
-			   EVP_DigestSign(c, sig, &sig_len, tbs + sizeof(tbs) - tbs_len, tbs_len) != 1) {
+			   EVP_DigestSign(c, sig, &sig_len, tbs + sizeof(ca->tbs) - tbs_len, tbs_len) != 1) {
 			r = MEF_ECRYPTO;
 		}
 	}
-	if (r == 0 && leaf_cert_der(tbs + sizeof(tbs) - tbs_len, tbs_len, t.sigalg, sig, sig_len,
+	if (r == 0 && leaf_cert_der(tbs + sizeof(ca->tbs) - tbs_len, tbs_len, t.sigalg, sig, sig_len,
 				    res->cert, sizeof(res->cert), &res->cert_len) != 0) {
 		res->why = "certificate would be too large";
 		r = MEF_ETOOBIG;
