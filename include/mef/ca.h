@@ -71,7 +71,8 @@ void ca_cert_der(const struct ca *ca, const uint8_t **ret, size_t *ret_len);
  * matched req->san exactly, a 127-bit CSPRNG serial. res is written on
  * success; on refusal only res->why. 0, MEF_EINVAL (unparsable CSR),
  * MEF_EAUTH (bad CSR signature), MEF_EUNSUPP (key not P-256),
- * MEF_EDENIED (SAN missing, different or extra), MEF_ECRYPTO.
+ * MEF_EDENIED (SAN missing, different or extra), MEF_ETOOBIG, MEF_ECRYPTO.
+ * One call at a time per ca (its scratch buffers live in it).
  */
 int ca_issue(struct ca *ca, const struct ca_request *req, struct ca_result *res);
 

@@ -46,7 +46,9 @@ struct ca {
 	uint8_t sigalg[64]; /* the AlgorithmIdentifier of sign */
 	size_t sigalg_len;
 	EVP_MD_CTX *sign; /* ECDSA-SHA256 with key, initialised once; each certificate a copy */
-	uint8_t tbs[CA_CERT_MAX]; /* issue_der's TBSCertificate: one issuance at a time per CA */
+	/* one issuance at a time per CA: its scratch, kept off the stack */
+	uint8_t tbs[CA_CERT_MAX]; /* issue_der's TBSCertificate */
+	struct ca_result out;     /* ca_issue's result until it is complete */
 };
 
 /* ---- loading ---- */
@@ -383,12 +385,12 @@ issue_der(struct ca *ca, const struct ca_request *req, const CA_CSR *csr, GENERA
 int
 ca_issue(struct ca *ca, const struct ca_request *req, struct ca_result *res)
 {
-	static struct ca_result out; /* single-threaded; 4 KiB off the stack */
+	struct ca_result *out = &ca->out;
 	GENERAL_NAMES *san = NULL;
 	CA_CSR *csr = NULL;
 	int r;
 
-	memset(&out, 0, sizeof(out));
+	memset(out, 0, sizeof(*out));
 	if (req->not_after <= req->not_before || strnlen(req->subject_cn, 64) >= 64) {
 		res->why = "bad validity or subject";
 		return MEF_EINVAL;
@@ -404,11 +406,11 @@ ca_issue(struct ca *ca, const struct ca_request *req, struct ca_result *res)
 		}
 	}
 	if (r == 0)
-		r = issue_der(ca, req, csr, san, &out);
+		r = issue_der(ca, req, csr, san, out);
 	if (r == 0)
-		*res = out;
-	else if (out.why)
-		res->why = out.why;
+		*res = *out;
+	else if (out->why)
+		res->why = out->why;
 	ERR_clear_error();
 	csr_free(csr);
 	GENERAL_NAMES_free(san);
