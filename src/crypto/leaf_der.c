@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "leaf_internal.h"
+#include "mef/der.h"
 
 /* Writes backwards: the contents so far are buf[pos, end). */
 struct der_w {
@@ -38,32 +39,13 @@ put(struct der_w *w, const void *p, size_t n)
 	return n;
 }
 
-/* X.690 8.1.3 definite length: short form below 128, else 0x80|count and big-endian bytes. */
-static size_t
-len_bytes(size_t len, uint8_t out[9])
-{
-	size_t n = 0;
-
-	if (len < 0x80) {
-		out[0] = (uint8_t)len;
-		return 1;
-	}
-	for (size_t v = len; v; v >>= 8)
-		n++;
-	out[0] = (uint8_t)(0x80 | n);
-	for (size_t i = 0; i < n; i++)
-		out[1 + i] = (uint8_t)(len >> (8 * (n - 1 - i)));
-	return 1 + n;
-}
-
 /* The tag and length of an element whose len bytes of contents were just written. */
 static size_t
 put_hdr(struct der_w *w, uint8_t tag, size_t len)
 {
-	uint8_t h[10];
+	uint8_t h[6];
 
-	h[0] = tag;
-	return put(w, h, 1 + len_bytes(len, h + 1));
+	return put(w, h, der_hdr(h, tag, len));
 }
 
 /* RFC 5280 4.1.2.5: UTCTime through 2049, GeneralizedTime from 2050, both in UTC with seconds. */
@@ -163,23 +145,17 @@ int
 leaf_cert_der(const uint8_t *tbs, size_t tbs_len, struct der_blob sigalg, const uint8_t *sig,
 	      size_t sig_len, uint8_t *out, size_t cap, size_t *ret_len)
 {
-	uint8_t lb[9], lc[9];
-	size_t nb = len_bytes(sig_len + 1, lb);
-	size_t content = tbs_len + sigalg.len + 1 + nb + 1 + sig_len;
-	size_t nc = len_bytes(content, lc), o = 0;
+	size_t bits = 1 + sig_len; /* no unused bits, then the signature */
+	size_t content = tbs_len + sigalg.len + der_hdr_len(bits) + bits, o;
 
-	if (1 + nc + content > cap)
+	if (der_hdr_len(content) + content > cap)
 		return -1;
-	out[o++] = 0x30;
-	memcpy(out + o, lc, nc);
-	o += nc;
+	o = der_hdr(out, 0x30, content);
 	memcpy(out + o, tbs, tbs_len);
 	o += tbs_len;
 	memcpy(out + o, sigalg.p, sigalg.len);
 	o += sigalg.len;
-	out[o++] = 0x03; /* BIT STRING, no unused bits */
-	memcpy(out + o, lb, nb);
-	o += nb;
+	o += der_hdr(out + o, 0x03, bits);
 	out[o++] = 0x00;
 	memcpy(out + o, sig, sig_len);
 	*ret_len = o + sig_len;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mef/der.h"
 #include "mef/err.h"
 #include "mef/est.h"
 #include "mef/secret.h"
@@ -182,31 +183,7 @@ est_coap_multipart(const struct mef_resp *resp, uint8_t **ret, size_t *ret_len)
 	return 0;
 }
 
-/* ---- DER builders ---- */
-
-/* Length of a DER header for content of n bytes (definite form, up to 4 length bytes). */
-static size_t
-der_hdr_len(size_t n)
-{
-	return n < 0x80 ? 2 : n < 0x100 ? 3 : n < 0x10000 ? 4 : n < 0x1000000 ? 5 : 6;
-}
-
-/* Writes tag and the length of n content bytes at out; returns the header size. */
-static size_t
-der_hdr(uint8_t *out, uint8_t tag, size_t n)
-{
-	size_t h = der_hdr_len(n);
-
-	out[0] = tag;
-	if (h == 2) {
-		out[1] = (uint8_t)n;
-		return 2;
-	}
-	out[1] = (uint8_t)(0x80 | (h - 2));
-	for (size_t i = 0; i < h - 2; i++)
-		out[h - 1 - i] = (uint8_t)(n >> (8 * i));
-	return h;
-}
+/* ---- DER builders (headers: mef/der.h) ---- */
 
 /* True when der is exactly one DER SEQUENCE of len bytes (a certificate's outer shape). */
 static bool

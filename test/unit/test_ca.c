@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "mef/ca.h"
+#include "mef/der.h"
 #include "mef/err.h"
 #include "mef/est.h"
 #include "mef/secret.h"
@@ -404,6 +405,34 @@ test_serial_canon(void **state)
 	assert_int_equal(ca_serial_canon("", out), MEF_EINVAL);
 }
 
+/* X.690 8.1.3 lengths at the form boundaries, as hand-written bytes. */
+static void
+test_der_hdr(void **state)
+{
+	static const struct {
+		size_t n;
+		uint8_t want[6];
+		size_t len;
+	} cases[] = {
+		{0, {0x30, 0x00}, 2},
+		{127, {0x30, 0x7f}, 2},
+		{128, {0x30, 0x81, 0x80}, 3},
+		{255, {0x30, 0x81, 0xff}, 3},
+		{256, {0x30, 0x82, 0x01, 0x00}, 4},
+		{65535, {0x30, 0x82, 0xff, 0xff}, 4},
+		{65536, {0x30, 0x83, 0x01, 0x00, 0x00}, 5},
+		{0x1000000, {0x30, 0x84, 0x01, 0x00, 0x00, 0x00}, 6},
+	};
+	uint8_t out[6];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(der_hdr_len(cases[i].n), cases[i].len);
+		assert_int_equal(der_hdr(out, 0x30, cases[i].n), cases[i].len);
+		assert_memory_equal(out, cases[i].want, cases[i].len);
+	}
+}
+
 static void
 test_wire(void **state)
 {
@@ -480,7 +509,7 @@ main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_csr_reader),
 		cmocka_unit_test(test_crl),           cmocka_unit_test(test_serial_canon),
-		cmocka_unit_test(test_wire),          cmocka_unit_test(test_pkcs7_certs_like_crl2pkcs7),
+		cmocka_unit_test(test_der_hdr),       cmocka_unit_test(test_wire),          cmocka_unit_test(test_pkcs7_certs_like_crl2pkcs7),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
