@@ -7,6 +7,10 @@ bare, ...), medians of 3, printed as ONE table with the ratio mefd/bare.
 Bounded: each run is BENCH_SECS seconds (default 1.5), whole run < 5 min.
   bench/run.py                 the table (also build-bench/results.json)
   bench/run.py --only NAME [--perf FILE]   one scenario, mefd only (perf record -g)
+  bench/run.py --only NAME [--bare] --attach CMD   one scenario, mefd only (--bare: the bare
+                               server only), with CMD running beside the measured run; in CMD
+                               {pid} is mefd, {bare_coap} {bare_psk} {bare_cert} the bare servers,
+                               e.g. --attach "perf stat -e context-switches -p {pid}"
   bench/run.py --rows A,B      only the rows whose name contains A or B, with their baselines
   BENCH_AUDIT=1 bench/run.py ...   the same with mefd's audit trail enabled ([audit] path)
   bench/run.py --scale         empty store vs 1,000,000 Ke / 100,000 clients (BENCH_KE, BENCH_CLIENTS)
@@ -16,6 +20,7 @@ Bounded: each run is BENCH_SECS seconds (default 1.5), whole run < 5 min.
                                latency, store-call latencies (mefd_group_commit_*, mefd_store_seconds)"""
 
 import base64
+import contextlib
 import json
 import os
 import platform
@@ -167,6 +172,25 @@ private_key = {p}/ca.key
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             self.proc = None
+
+
+@contextlib.contextmanager
+def workdir(prefix, *names):
+    """A throw-away directory holding a PKI in pki/ and an empty folder per name."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as t:
+        t = Path(t)
+        for x in ("pki", *names):
+            (t / x).mkdir()
+        pki(t / "pki")
+        yield t
+
+
+def mefd_up(d, p, **kw):
+    """A provisioned, started mefd in folder d with the PKI in p (stop() it)."""
+    m = Mefd(d, p, **kw)
+    m.provision()
+    m.start()
+    return m
 
 
 class Bare:
@@ -340,7 +364,7 @@ def table(rows):
     return "\n".join(lines)
 
 
-def measure(scen, only=None, rows_like=None, mpids=(), bpids=()):
+def measure(scen, only=None, rows_like=None, mpids=(), bpids=(), bare_only=False):
     rows = []
     for name, margs, bargs in scen:
         if only and only.lower() not in name.lower():
@@ -349,11 +373,15 @@ def measure(scen, only=None, rows_like=None, mpids=(), bpids=()):
             continue
         ms, bs = [], []
         for _ in range(1 if only else 3):
+            if bare_only:
+                ms.append(run_bench(bargs, pids=bpids))
+                continue
             ms.append(run_bench(margs, pids=mpids))
             if not only:
                 bs.append(run_bench(bargs, pids=bpids))
         med = lambda xs, k: statistics.median(x[k] for x in xs) if xs else 0.0  # noqa: E731
-        rows.append({"name": name, "rate": med(ms, "rate"), "p50": med(ms, "p50_ms"),
+        rows.append({"name": name + (" [bare server]" if bare_only else ""),
+                     "rate": med(ms, "rate"), "p50": med(ms, "p50_ms"),
                      "p99": med(ms, "p99_ms"), "bare": med(bs, "rate"),
                      "fail": sum(x["fail"] for x in ms), "runs": ms, "bare_runs": bs,
                      "cpu": med(ms, "cpu_us"), "bare_cpu": med(bs, "cpu_us")})
@@ -407,14 +435,8 @@ def hold(port, n, args):
 
 def idle(n):
     """RSS per idle DTLS session: mefd vs the bare libcoap server, same session count."""
-    with tempfile.TemporaryDirectory(prefix="mefd-idle.") as t:
-        t = Path(t)
-        (t / "pki").mkdir()
-        (t / "mefd").mkdir()
-        pki(t / "pki")
-        m = Mefd(t / "mefd", t / "pki", extra=f"max_sessions = {n + 100}\nsession_timeout = 600\n")
-        m.provision()
-        m.start()
+    with workdir("mefd-idle.", "mefd") as t:
+        m = mefd_up(t / "mefd", t / "pki", extra=f"max_sessions = {n + 100}\nsession_timeout = 600\n")
         port = free_port()
         log = open(t / "bare.log", "ab")
         bare = subprocess.Popen([BB / "bare_coap", str(port), PSK], stdout=log, stderr=log,
@@ -447,15 +469,14 @@ def idle(n):
 
 
 def scale(n_clients, n_ke):
-    """Rates on an empty store vs one with n_ke Ke and n_clients registered clients."""
-    with tempfile.TemporaryDirectory(prefix="mefd-scale.") as t:
-        t = Path(t)
-        for x in ("pki", "empty", "full"):
-            (t / x).mkdir()
-        pki(t / "pki")
-        e = Mefd(t / "empty", t / "pki")
+    """Rates on an empty store vs one with n_ke Ke and n_clients registered clients, and what
+    each mefd's /metrics says of the same runs: the PSK lookup (client_find_psk, which includes
+    the credential stamp) and the group commit."""
+    with workdir("mefd-scale.", "empty", "full") as t:
+        mp = {"empty": free_port(), "full": free_port()}
+        e = Mefd(t / "empty", t / "pki", extra=f"[metrics]\nlisten = 127.0.0.1:{mp['empty']}\n")
         e.provision()
-        f = Mefd(t / "full", t / "pki")
+        f = Mefd(t / "full", t / "pki", extra=f"[metrics]\nlisten = 127.0.0.1:{mp['full']}\n")
         f.provision()
         t0 = time.monotonic()
         sh(BB / "populate", f.db, t / "full" / "kek", GROUP_SECRET, n_clients, n_ke)
@@ -469,38 +490,45 @@ def scale(n_clients, n_ke):
                                          ("PSK HTTPS TLS 1.3", "https", "psk", ["-3"])):
                 for who, ids in (("group member", grp()), ("registered client", reg)):
                     es, fs = [], []
+                    before = {k: scrape(p) for k, p in mp.items()}
                     for _ in range(3):
                         es.append(run_bench(["-P", proto, "-p", e.ports[key], *v3, *grp()]))
                         fs.append(run_bench(["-P", proto, "-p", f.ports[key], *v3, *ids]))
+                    st = {k: store_figures(before[k], scrape(p)) for k, p in mp.items()}
                     er = statistics.median(x["rate"] for x in es)
                     fr = statistics.median(x["rate"] for x in fs)
                     rows.append(f"| {name + ', ' + who:<40} | {er:>8.0f} | {fr:>8.0f} | "
                                 f"{fr / er if er else 0:>5.2f} | "
-                                f"{sum(x['fail'] for x in fs):>4.0f} |")
+                                f"{sum(x['fail'] for x in fs):>4.0f} | "
+                                f"{st['empty'][0]:>5.1f} / {st['full'][0]:>5.1f} | "
+                                f"{st['empty'][1]:>5.2f} / {st['full'][1]:>5.2f} |")
         finally:
             e.stop()
             f.stop()
         size = os.path.getsize(f.db) // (1 << 20)
     return "\n".join([f"scale: {n_ke} Ke and {n_clients} PSK clients filled in {fill:.1f} s "
                       f"(store {size} MiB); empty store = the bench group only",
-                      f"| {'scenario':<40} | {'empty /s':>8} | {'full /s':>8} | ratio | fail |",
-                      "|" + "-" * 42 + "|----------|----------|-------|------|", *rows])
+                      f"| {'scenario':<40} | {'empty /s':>8} | {'full /s':>8} | ratio | fail |"
+                      " lookup us e/f | commit ms e/f |",
+                      "|" + "-" * 42 + "|----------|----------|-------|------|---------------|"
+                      "---------------|", *rows])
+
+
+def store_figures(a, b):
+    """(mean PSK lookup us, mean group commit ms) between two scrapes of one mefd."""
+    d = {k: b[k] - a.get(k, 0) for k in b}
+    n = d.get('mefd_store_seconds_count{op="client_find_psk"}', 0)
+    c = d.get("mefd_group_commit_seconds_count", 0)
+    return (d['mefd_store_seconds_sum{op="client_find_psk"}'] / n * 1e6 if n else 0.0,
+            d["mefd_group_commit_seconds_sum"] / c * 1e3 if c else 0.0)
 
 
 def compare(before_bin):
     """Before/after: the PSK bootstrap rows on two mefd binaries, alternating, medians of 3;
     cpu = mefd's CPU microseconds per bootstrap."""
-    with tempfile.TemporaryDirectory(prefix="mefd-cmp.") as t:
-        t = Path(t)
-        for x in ("pki", "a", "b"):
-            (t / x).mkdir()
-        pki(t / "pki")
-        a = Mefd(t / "a", t / "pki", binary=Path(before_bin).resolve())
-        a.provision()
-        a.start()
-        b = Mefd(t / "b", t / "pki")
-        b.provision()
-        b.start()
+    with workdir("mefd-cmp.", "a", "b") as t:
+        a = mefd_up(t / "a", t / "pki", binary=Path(before_bin).resolve())
+        b = mefd_up(t / "b", t / "pki")
         rows = []
         try:
             for name, proto, key, v3 in (("DTLS 1.2", "dtls", "coap", []),
@@ -547,15 +575,9 @@ def scrape(port):
 
 def with_metrics(name):
     """One scenario against a mefd with [metrics]: what its counters say about that run."""
-    with tempfile.TemporaryDirectory(prefix="mefd-metrics.") as t:
-        t = Path(t)
-        (t / "pki").mkdir()
-        (t / "mefd").mkdir()
-        pki(t / "pki")
+    with workdir("mefd-metrics.", "mefd") as t:
         port = free_port()
-        m = Mefd(t / "mefd", t / "pki", extra=f"[metrics]\nlisten = 127.0.0.1:{port}\n")
-        m.provision()
-        m.start()
+        m = mefd_up(t / "mefd", t / "pki", extra=f"[metrics]\nlisten = 127.0.0.1:{port}\n")
         b = Bare(t / "pki")
         try:
             sc = [x for x in scenarios(t / "pki", m, b, prepare_ctx(t / "pki", m)) if x[0] == name]
@@ -610,30 +632,30 @@ def main():
         return
     only = args[args.index("--only") + 1] if "--only" in args else None
     rows_like = args[args.index("--rows") + 1].split(",") if "--rows" in args else None
-    with tempfile.TemporaryDirectory(prefix="mefd-bench.") as t:
-        t = Path(t)
-        (t / "pki").mkdir()
-        (t / "mefd").mkdir()
-        pki(t / "pki")
-        m = Mefd(t / "mefd", t / "pki")
-        m.provision()
-        m.start()
+    with workdir("mefd-bench.", "mefd") as t:
+        m = mefd_up(t / "mefd", t / "pki")
         b = Bare(t / "pki")
         try:
             ctx = prepare_ctx(t / "pki", m)
             scen = scenarios(t / "pki", m, b, ctx)
-            perf = None
-            if "--perf" in args:  # perf record -g on mefd for the measured runs only
-                perf = subprocess.Popen(["perf", "record", "-g", "-o",
-                                         args[args.index("--perf") + 1], "-p", str(m.proc.pid)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                time.sleep(0.5)
-            rows = measure(scen, only, rows_like, [m.proc.pid], [x.pid for x in b.procs])
+            attach = None  # beside the measured runs only: perf record / stat, strace ...
+            if "--perf" in args:
+                attach = f"perf record -g -o {args[args.index('--perf') + 1]} -p {{pid}}"
+            if "--attach" in args:
+                attach = args[args.index("--attach") + 1]
+            if attach:
+                pids = {"pid": m.proc.pid, "bare_coap": b.procs[0].pid,
+                        "bare_psk": b.procs[1].pid, "bare_cert": b.procs[2].pid}
+                attach = subprocess.Popen(attach.format(**pids), shell=True,
+                                          start_new_session=True)
+                time.sleep(0.7)
+            rows = measure(scen, only, rows_like, [m.proc.pid], [x.pid for x in b.procs],
+                           bare_only=bool(only) and "--bare" in args)
             pki_line = None if only or rows_like else pki_setup(t / "pki")
             ca_line = None if only or rows_like else ca_cost(t / "pki")
-            if perf:
-                perf.send_signal(signal.SIGINT)
-                perf.wait(30)
+            if attach:  # SIGINT to its whole group: perf writes its file or figures then
+                os.killpg(attach.pid, signal.SIGINT)
+                attach.wait(30)
         finally:
             b.stop()
             m.stop()
