@@ -603,6 +603,9 @@ def with_metrics(name):
             dist.append(f"<={le}s {100 * (d[k] - prev) / n:.0f}%")
             prev = d[k]
         lines.append("  commit latency: " + ", ".join(x for x in dist if not x.endswith(" 0%")))
+        lines.append("  mean per commit: " + ", ".join(
+            f"{ph} {d[k] / n * 1e6:.0f} us" for ph in ("handoff", "write", "commit", "notify")
+            if (k := f'mefd_group_commit_phase_seconds_total{{phase="{ph}"}}') in d))
     for k in sorted(k for k in d if k.startswith("mefd_store_seconds_count")):
         op = k.split('op="')[1].rstrip('"}')
         if d[k]:

@@ -35,12 +35,23 @@ void kebatch_on_fd(struct kebatch *b);
 /* Hands what is queued to the writer if it is idle (before the loop sleeps). */
 void kebatch_kick(struct kebatch *b);
 /*
- * fn(ctx, rows, usec) after each batch is on disk, on the loop thread: the
- * rows it held (0: only a file to sync) and the time from its hand-over to
- * the writer until the loop learnt it was done, the wait an answer held for
- * it had beyond the queueing (mefd_group_commit_seconds).
+ * Where one batch's time went, in consecutive phases (microseconds). Their
+ * sum runs from its hand-over to the writer until the loop learnt it was
+ * done: the wait an answer held for it had beyond the queueing.
  */
-void kebatch_on_batch(struct kebatch *b, void (*fn)(void *ctx, size_t rows, uint64_t usec),
+enum kebatch_phase {
+	KEBATCH_HANDOFF, /* until the writer thread ran: a CPU to run it on */
+	KEBATCH_WRITE,   /* the rows' INSERTs */
+	KEBATCH_COMMIT,  /* COMMIT (WAL writes, fsync, checkpoint) and a file to sync */
+	KEBATCH_NOTIFY,  /* from the writer's signal until the loop read it */
+	KEBATCH_PHASES
+};
+struct kebatch_timing {
+	size_t rows; /* rows it held (0: only a file to sync) */
+	uint64_t us[KEBATCH_PHASES];
+};
+/* fn(ctx, timing) after each batch is on disk, on the loop thread (mefd_group_commit_*). */
+void kebatch_on_batch(struct kebatch *b, void (*fn)(void *ctx, const struct kebatch_timing *t),
 		      void *ctx);
 /* True once after held answers were released: the loop should poll, not sleep. */
 bool kebatch_take_released(struct kebatch *b);

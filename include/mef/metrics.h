@@ -39,8 +39,9 @@ void metrics_inc(struct mefd *d, enum metric m, ...);
 uint64_t metrics_now_us(void);
 /* Records one store call of kind op ("client_find_psk", "ke_put", ...) that began at t0_us. */
 void metrics_store_time(struct mefd *d, const char *op, uint64_t t0_us);
-/* Records one group commit (mef/kebatch.h, kebatch_on_batch): its rows and how long it took. */
-void metrics_group_commit(struct mefd *d, size_t rows, uint64_t usec);
+/* Records one group commit (mef/kebatch.h, kebatch_on_batch): its rows and its phases. */
+struct kebatch_timing;
+void metrics_group_commit(struct mefd *d, const struct kebatch_timing *t);
 
 /*
  * Creates the registry and, when d->conf->has_metrics, the listener on

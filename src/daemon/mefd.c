@@ -192,9 +192,9 @@ kebatch_io(struct loop *l, int fd, uint32_t events, void *ctx)
 }
 
 static void
-group_commit_done(void *ctx, size_t rows, uint64_t usec)
+group_commit_done(void *ctx, const struct kebatch_timing *t)
 {
-	metrics_group_commit(ctx, rows, usec);
+	metrics_group_commit(ctx, t);
 }
 
 int

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "mef/err.h"
+#include "mef/kebatch.h"
 #include "mef/log.h"
 #include "mef/loop.h"
 #include "mef/mefd.h"
@@ -79,6 +80,7 @@ struct metrics {
 	size_t n_hist;
 	struct store_hist commit; /* group commits (kebatch) */
 	uint64_t commit_rows;
+	double commit_phase[KEBATCH_PHASES]; /* seconds */
 	struct MHD_Daemon *mhd;
 	int epoll_fd;
 	bool hooks;
@@ -192,12 +194,18 @@ metrics_store_time(struct mefd *d, const char *op, uint64_t t0_us)
 }
 
 void
-metrics_group_commit(struct mefd *d, size_t rows, uint64_t usec)
+metrics_group_commit(struct mefd *d, const struct kebatch_timing *t)
 {
+	uint64_t usec = 0;
+
 	if (!d || !d->metrics)
 		return;
+	for (int i = 0; i < KEBATCH_PHASES; i++) {
+		usec += t->us[i];
+		d->metrics->commit_phase[i] += (double)t->us[i] / 1e6;
+	}
 	hist_observe(&d->metrics->commit, (double)usec / 1e6);
-	d->metrics->commit_rows += rows;
+	d->metrics->commit_rows += t->rows;
 }
 
 /* ---- rendering ---- */
@@ -244,6 +252,14 @@ render_hist(FILE *f, const char *name, const char *op, const struct store_hist *
 		(unsigned long long)h->count);
 }
 
+/* The phase label of mefd_group_commit_phase_seconds_total, by enum kebatch_phase. */
+static const char *const commit_phase_names[KEBATCH_PHASES] = {
+	[KEBATCH_HANDOFF] = "handoff",
+	[KEBATCH_WRITE] = "write",
+	[KEBATCH_COMMIT] = "commit",
+	[KEBATCH_NOTIFY] = "notify",
+};
+
 static void
 render_store(const struct metrics *m, FILE *f)
 {
@@ -257,6 +273,11 @@ render_store(const struct metrics *m, FILE *f)
 	fprintf(f, "# HELP mefd_group_commit_rows_total rows (Ke, certificates, key registrations) "
 		   "those batches wrote\n# TYPE mefd_group_commit_rows_total counter\n"
 		   "mefd_group_commit_rows_total %llu\n", (unsigned long long)m->commit_rows);
+	fputs("# HELP mefd_group_commit_phase_seconds_total where the group commits' time went\n"
+	      "# TYPE mefd_group_commit_phase_seconds_total counter\n", f);
+	for (int i = 0; i < KEBATCH_PHASES; i++)
+		fprintf(f, "mefd_group_commit_phase_seconds_total{phase=\"%s\"} %.9f\n",
+			commit_phase_names[i], m->commit_phase[i]);
 }
 
 /* Live values asked from the bindings at scrape time. */

@@ -49,6 +49,7 @@ struct batch {
 	size_t n;
 	uint64_t gen;
 	uint64_t started_us; /* handed to the writer (start) */
+	uint64_t ran_us, wrote_us, done_us; /* written by the writer: its phases (kebatch_timing) */
 	int sync_fd;      /* a dup of a file to fdatasync after the commit (kebatch_sync_with_next), or -1 */
 	bool sync_failed; /* written by the writer */
 	struct row r[KEBATCH_MAX];
@@ -74,7 +75,7 @@ struct kebatch {
 	} waiter[KEBATCH_WAITERS];
 	size_t n_waiters;
 	bool released; /* held answers were released since kebatch_take_released */
-	void (*on_batch)(void *ctx, size_t rows, uint64_t usec);
+	void (*on_batch)(void *ctx, const struct kebatch_timing *t);
 	void *on_batch_ctx;
 };
 
@@ -134,12 +135,14 @@ write_batch(struct store *s, struct batch *w)
 
 	for (size_t i = 0; i < w->n; i++)
 		w->r[i].bad = false;
+	w->wrote_us = w->ran_us;
 	if (w->n == 0) /* only a file to sync */
 		return;
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		r = MEF_ESTORE;
 	for (size_t i = 0; i < w->n && r == 0; i++)
 		r = row_write(s, &w->r[i]);
+	w->wrote_us = mono_us();
 	if (r == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
 		return;
 	if (!sqlite3_get_autocommit(db))
@@ -152,6 +155,7 @@ static void *
 writer(void *arg)
 {
 	struct kebatch *b = arg;
+	struct batch *w;
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&b->mu);
@@ -162,9 +166,12 @@ writer(void *arg)
 			break;
 		b->go = false;
 		pthread_mutex_unlock(&b->mu);
-		write_batch(b->ws, &b->q[b->cur ^ 1]); /* cur only changes while !done */
-		if (b->q[b->cur ^ 1].sync_fd >= 0)
-			b->q[b->cur ^ 1].sync_failed = fdatasync(b->q[b->cur ^ 1].sync_fd) != 0;
+		w = &b->q[b->cur ^ 1]; /* cur only changes while !done */
+		w->ran_us = mono_us();
+		write_batch(b->ws, w);
+		if (w->sync_fd >= 0)
+			w->sync_failed = fdatasync(w->sync_fd) != 0;
+		w->done_us = mono_us();
 		pthread_mutex_lock(&b->mu);
 		b->done = true;
 		pthread_cond_broadcast(&b->cv);
@@ -215,8 +222,15 @@ finish(struct kebatch *b)
 	struct batch *w = &b->q[b->cur ^ 1];
 	size_t o = 0, n;
 
-	if (b->on_batch)
-		b->on_batch(b->on_batch_ctx, w->n, mono_us() - w->started_us);
+	if (b->on_batch) {
+		struct kebatch_timing t = {w->n, {0}};
+
+		t.us[KEBATCH_HANDOFF] = w->ran_us - w->started_us;
+		t.us[KEBATCH_WRITE] = w->wrote_us - w->ran_us;
+		t.us[KEBATCH_COMMIT] = w->done_us - w->wrote_us;
+		t.us[KEBATCH_NOTIFY] = mono_us() - w->done_us;
+		b->on_batch(b->on_batch_ctx, &t);
+	}
 	for (size_t i = 0; i < w->n; i++) {
 		if (w->r[i].bad)
 			snprintf(b->failed[b->n_failed++ % KEBATCH_FAILED], MEF_KEYID_MAX, "%s",
@@ -293,7 +307,8 @@ kebatch_on_fd(struct kebatch *b)
 }
 
 void
-kebatch_on_batch(struct kebatch *b, void (*fn)(void *ctx, size_t rows, uint64_t usec), void *ctx)
+kebatch_on_batch(struct kebatch *b, void (*fn)(void *ctx, const struct kebatch_timing *t),
+		 void *ctx)
 {
 	if (b) {
 		b->on_batch = fn;

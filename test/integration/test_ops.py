@@ -213,6 +213,13 @@ def test_metrics_deltas(mefd_factory):
     assert after['mefd_group_commit_seconds_bucket{le="+Inf"}'] == \
         after["mefd_group_commit_seconds_count"]
     assert after["mefd_group_commit_seconds_sum"] > before.get("mefd_group_commit_seconds_sum", 0)
+    # its four phases, one after the other, make up each commit's latency
+    phases = [f'mefd_group_commit_phase_seconds_total{{phase="{p}"}}'
+              for p in ("handoff", "write", "commit", "notify")]
+    assert all(delta(before, after, p) >= 0 for p in phases)
+    assert delta(before, after, phases[2]) > 0      # a COMMIT takes time (an fsync)
+    assert abs(sum(delta(before, after, p) for p in phases) -
+               delta(before, after, "mefd_group_commit_seconds_sum")) < 1e-5
     # only GET /metrics; nothing else is served there
     cp = harness.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                       f"http://127.0.0.1:{d.mport}/"])
