@@ -359,11 +359,26 @@ enroll_answer(const struct mef_req *req, enum est_kind k, const struct ca_result
 		 req->peer->client.id, res->subject);
 }
 
+/* One enrolment's request and result: 8 KiB of CSR and 4 KiB of certificate, off the stack. */
+struct enrolment {
+	struct ca_request cr;
+	struct ca_result res;
+};
+
+static int
+enrolment_new(struct enrolment **ret, const char **why)
+{
+	if (!(*ret = calloc(1, sizeof(**ret)))) {
+		*why = "out of memory";
+		return RSC_INTERNAL_SERVER_ERROR;
+	}
+	return 0;
+}
+
 static void
 enroll(struct mefd *d, const struct mef_req *req, enum est_kind k, struct mef_resp *resp)
 {
-	static struct ca_request cr; /* single-threaded; 8 KiB of CSR off the stack */
-	static struct ca_result res;
+	struct enrolment *en = NULL;
 	char id[MEF_ID_MAX + 64];
 	const char *why = "";
 	int rsc;
@@ -373,15 +388,17 @@ enroll(struct mefd *d, const struct mef_req *req, enum est_kind k, struct mef_re
 		est_ra_enroll(d, req, k == EST_REENROLL, resp);
 		return;
 	}
+	if (rsc == 0)
+		rsc = enrolment_new(&en, &why);
 	if (rsc == 0) {
-		request_fill(d, req, id, &cr);
-		rsc = issue_local(d, req, &cr, &res, resp, &why);
+		request_fill(d, req, id, &en->cr);
+		rsc = issue_local(d, req, &en->cr, &en->res, resp, &why);
 	}
-	if (rsc) {
+	if (rsc)
 		est_refuse(req, resp, est_kind_name[k], rsc, why);
-		return;
-	}
-	enroll_answer(req, k, &res, resp);
+	else
+		enroll_answer(req, k, &en->res, resp);
+	free(en);
 }
 
 void
@@ -433,8 +450,7 @@ void
 proc_est_serverkeygen(struct mefd *d, const struct mef_req *req, const char *const *params,
 		      size_t n_params, struct mef_resp *resp)
 {
-	static struct ca_request cr;
-	static struct ca_result res;
+	struct enrolment *en = NULL;
 	struct mef_secret *key = NULL;
 	char id[MEF_ID_MAX + 64];
 	const char *why = "";
@@ -447,25 +463,27 @@ proc_est_serverkeygen(struct mefd *d, const struct mef_req *req, const char *con
 		why = "serverkeygen is not offered in RA mode";
 		rsc = RSC_NOT_IMPLEMENTED;
 	}
+	if (rsc == 0)
+		rsc = enrolment_new(&en, &why);
 	if (rsc == 0) {
-		request_fill(d, req, id, &cr);
-		if (ca_keygen(&key, cr.spki, &cr.spki_len) != 0) {
+		request_fill(d, req, id, &en->cr);
+		if (ca_keygen(&key, en->cr.spki, &en->cr.spki_len) != 0) {
 			why = "key generation failed";
 			rsc = RSC_INTERNAL_SERVER_ERROR;
 		}
 	}
 	if (rsc == 0)
-		rsc = issue_local(d, req, &cr, &res, resp, &why);
-	if (rsc == 0 && skg_answer(key, &res, resp) != 0) {
+		rsc = issue_local(d, req, &en->cr, &en->res, resp, &why);
+	if (rsc == 0 && skg_answer(key, &en->res, resp) != 0) {
 		why = "internal error";
 		rsc = RSC_INTERNAL_SERVER_ERROR;
 	}
 	secret_free(key);
-	if (rsc) {
+	if (rsc)
 		est_refuse(req, resp, "serverkeygen", rsc, why);
-		return;
-	}
-	log_info("%s %s: EST serverkeygen: certificate %s and key issued to %s",
-		 transport_name(req->peer->transport), req->peer->addr, res.serial,
-		 req->peer->client.id);
+	else
+		log_info("%s %s: EST serverkeygen: certificate %s and key issued to %s",
+			 transport_name(req->peer->transport), req->peer->addr, en->res.serial,
+			 req->peer->client.id);
+	free(en);
 }
