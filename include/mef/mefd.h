@@ -44,6 +44,7 @@ struct mefd {
 	struct httpb *https_psk;
 	struct httpb *https_cert;
 	bool stopping;
+	uint64_t drain_deadline;      /* once stopping: loop_now_ms() at which open sessions are closed */
 	bool notify;                  /* NOTIFY_SOCKET is set */
 	int housekeeping_timer;
 	struct retired_conf *retired; /* configs replaced by reloads; freed at exit */

@@ -66,18 +66,13 @@ active_sessions(struct mefd *d)
 	       (d->https_cert ? httpb_active(d->https_cert) : 0);
 }
 
-struct drain {
-	struct mefd *d;
-	uint64_t deadline;
-};
-
 static void
 drain_check(struct loop *l, void *ctx)
 {
-	struct drain *dr = ctx;
-	unsigned n = active_sessions(dr->d);
+	struct mefd *d = ctx;
+	unsigned n = active_sessions(d);
 
-	if (n == 0 || loop_now_ms() >= dr->deadline) {
+	if (n == 0 || loop_now_ms() >= d->drain_deadline) {
 		if (n)
 			log_notice("shutdown grace over, closing %u session(s)", n);
 		loop_stop(l);
@@ -88,8 +83,6 @@ drain_check(struct loop *l, void *ctx)
 static void
 begin_shutdown(struct mefd *d)
 {
-	static struct drain dr;
-
 	if (d->stopping)
 		return;
 	d->stopping = true;
@@ -101,9 +94,9 @@ begin_shutdown(struct mefd *d)
 		httpb_stop_accepting(d->https_psk);
 	if (d->https_cert)
 		httpb_stop_accepting(d->https_cert);
-	dr = (struct drain){.d = d, .deadline = loop_now_ms() + d->conf->shutdown_grace * 1000ull};
+	d->drain_deadline = loop_now_ms() + d->conf->shutdown_grace * 1000ull;
 	if (active_sessions(d) == 0 ||
-	    loop_add_timer(d->loop, DRAIN_POLL_MS, DRAIN_POLL_MS, drain_check, &dr, NULL) != 0)
+	    loop_add_timer(d->loop, DRAIN_POLL_MS, DRAIN_POLL_MS, drain_check, d, NULL) != 0)
 		loop_stop(d->loop);
 }
 

@@ -95,6 +95,24 @@ def test_sigterm_exits_zero(mefd_factory):
     assert time.monotonic() - t0 < 8
 
 
+def test_sigterm_drains_open_sessions_within_grace(mefd_factory):
+    """SIGTERM with a session open: mefd stops accepting, waits for it up to
+    [limits] shutdown_grace, then closes it and exits 0 (mefd.c drain)."""
+    d = mefd_factory(extra="[limits]\nshutdown_grace = 2\n")
+    s = socket.create_connection((HOST, d.ports["https_psk"]))
+    try:
+        time.sleep(0.3)  # accepted: a handshaking session
+        d.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert d.proc.poll() is None, "exited before its grace with a session open"
+        assert d.stop() == 0
+    finally:
+        s.close()
+    log = d.log()
+    assert "stopping: no new sessions, 1 active" in log, log
+    assert "shutdown grace over, closing 1 session(s)" in log, log
+
+
 def test_sighup_good_config(mefd_factory, pki):
     """A log level change applies on SIGHUP; the same process keeps serving.
     Sessions log at info (mefd.h), so the client's ID shows up only after
