@@ -7,9 +7,19 @@
  * by certificate must: MHD only requests one) answering every request 200
  * with a short JSON body.
  * bare_mhd PORT PSKHEX | bare_mhd PORT - CERT KEY CA
+ *
+ * With BARE_DURABLE=FILE it is the durable baseline of docs/performance.md
+ * section 9: the least a server must do before it answers with a key it
+ * has to keep. Each request's 128-byte record goes to a writer thread that
+ * writes what queued meanwhile in one pwrite and one fdatasync (a group
+ * commit, as mefd's Ke rows), and the request's answer waits for it (MHD
+ * suspend/resume). FILE is a 4 MiB ring written in full at start, so that
+ * commits overwrite, as SQLite's WAL does after a checkpoint.
  */
 #include <gnutls/gnutls.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -63,12 +73,73 @@ peer_verified(struct MHD_Connection *c)
 	       status == 0;
 }
 
+#define DUR_RECORD 128
+#define DUR_RING (4u << 20)
+#define DUR_MAX 1024 /* records per commit, at most (CONNECTION_LIMIT) */
+
+static int dur_fd = -1;
+static pthread_mutex_t dur_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t dur_cv = PTHREAD_COND_INITIALIZER;
+static struct MHD_Connection *dur_queue[DUR_MAX];
+static size_t dur_n;
+
+/* The writer thread: takes what queued, writes and syncs it, resumes those answers. */
+static void *
+dur_writer(void *arg)
+{
+	static struct MHD_Connection *batch[DUR_MAX];
+	static uint8_t rec[DUR_MAX * DUR_RECORD];
+	off_t off = 0;
+	size_t n;
+
+	(void)arg;
+	for (;;) {
+		pthread_mutex_lock(&dur_mu);
+		while (dur_n == 0)
+			pthread_cond_wait(&dur_cv, &dur_mu);
+		n = dur_n;
+		memcpy(batch, dur_queue, n * sizeof(batch[0]));
+		dur_n = 0;
+		pthread_mutex_unlock(&dur_mu);
+		for (size_t i = 0; i < n; i++)
+			memset(rec + i * DUR_RECORD, (int)(off + i), DUR_RECORD);
+		if (off + (off_t)(n * DUR_RECORD) > (off_t)DUR_RING)
+			off = 0;
+		if (pwrite(dur_fd, rec, n * DUR_RECORD, off) != (ssize_t)(n * DUR_RECORD) ||
+		    fdatasync(dur_fd) != 0) {
+			perror("bare_mhd: durable write");
+			exit(1);
+		}
+		off += (off_t)(n * DUR_RECORD);
+		for (size_t i = 0; i < n; i++)
+			MHD_resume_connection(batch[i]);
+	}
+	return NULL;
+}
+
+static int
+dur_open(const char *path)
+{
+	static uint8_t zero[65536];
+	pthread_t th;
+
+	dur_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (dur_fd < 0)
+		return -1;
+	for (unsigned o = 0; o < DUR_RING; o += sizeof(zero))
+		if (write(dur_fd, zero, sizeof(zero)) != (ssize_t)sizeof(zero))
+			return -1;
+	if (fsync(dur_fd) != 0 || pthread_create(&th, NULL, dur_writer, NULL) != 0)
+		return -1;
+	return pthread_detach(th);
+}
+
 static enum MHD_Result
 answer(void *cls, struct MHD_Connection *c, const char *url, const char *method, const char *ver,
        const char *data, size_t *data_len, void **state)
 {
 	static const char body[] = "{\"status\":true}";
-	static int first;
+	static int first, held;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
@@ -83,6 +154,16 @@ answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 	}
 	if (*data_len) {
 		*data_len = 0;
+		return MHD_YES;
+	}
+	if (dur_fd >= 0 && *state == &first) {
+		/* suspended before the writer can see it, so that its resume comes after */
+		MHD_suspend_connection(c);
+		*state = &held;
+		pthread_mutex_lock(&dur_mu);
+		dur_queue[dur_n++] = c;
+		pthread_cond_signal(&dur_cv);
+		pthread_mutex_unlock(&dur_mu);
 		return MHD_YES;
 	}
 	r = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
@@ -129,7 +210,13 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
 				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	d = MHD_start_daemon(MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD, 0, NULL, NULL, answer, NULL,
+	if (getenv("BARE_DURABLE") && dur_open(getenv("BARE_DURABLE")) != 0) {
+		perror("bare_mhd: BARE_DURABLE");
+		return 1;
+	}
+	d = MHD_start_daemon(MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD |
+				     (dur_fd >= 0 ? MHD_ALLOW_SUSPEND_RESUME : 0),
+			     0, NULL, NULL, answer, NULL,
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
 			     MHD_OPTION_CONNECTION_LIMIT, 1024,
 			     MHD_OPTION_CONNECTION_TIMEOUT, 60,

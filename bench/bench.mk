@@ -21,7 +21,7 @@ $(BB)/pki_setup: bench/pki_setup.c
 
 $(BB)/bare_mhd: bench/bare_mhd.c
 	@mkdir -p $(BB)
-	$(CC) $(BCFLAGS) $(shell pkg-config --cflags libmicrohttpd gnutls) -o $@ $< $(shell pkg-config --libs libmicrohttpd gnutls)
+	$(CC) $(BCFLAGS) -pthread $(shell pkg-config --cflags libmicrohttpd gnutls) -o $@ $< $(shell pkg-config --libs libmicrohttpd gnutls)
 
 # the store filler links mefd's own core, so secrets are wrapped exactly as mefd does
 BUILD   ?= build

@@ -17,7 +17,9 @@ Bounded: each run is BENCH_SECS seconds (default 1.5), whole run < 5 min.
   bench/run.py --idle N        RSS of N idle DTLS sessions, mefd vs bare_coap
   bench/run.py --compare BIN   PSK rows: mefd binary BIN (before) vs build/mefd (after)
   bench/run.py --metrics NAME  one scenario, mefd only, with [metrics]: group commit batch size and
-                               latency, store-call latencies (mefd_group_commit_*, mefd_store_seconds)"""
+                               latency, store-call latencies (mefd_group_commit_*, mefd_store_seconds)
+  bench/run.py --durable-bare  PSK over HTTPS: mefd, the bare server, and the bare server made
+                               durable (BARE_DURABLE: group-committed append and fdatasync per answer)"""
 
 import base64
 import contextlib
@@ -614,8 +616,53 @@ def with_metrics(name):
     return "\n".join(lines)
 
 
+def durable_bare():
+    """The PSK HTTPS rows against three servers: mefd, bare_mhd, and bare_mhd with BARE_DURABLE,
+    which writes a record per request and answers only once a group-committed fdatasync covers
+    it (docs/performance.md section 9). Alternating runs, medians of 3."""
+    with workdir("mefd-durable.", "mefd", "bare") as t:
+        m = mefd_up(t / "mefd", t / "pki")
+        b = Bare(t / "pki")
+        port = free_port()
+        dur = subprocess.Popen([BB / "bare_mhd", str(port), PSK], stdout=b.log, stderr=b.log,
+                               env=dict(os.environ, BARE_DURABLE=str(t / "bare" / "ring")))
+        rows = []
+        try:
+            wait_port(port, dur)
+            for name, v3 in (("HTTPS TLS 1.2", []), ("HTTPS TLS 1.3", ["-3"])):
+                runs = {"mefd": [], "bare": [], "durable": []}
+                for _ in range(3):
+                    runs["mefd"].append(run_bench(["-P", "https", "-p", m.ports["psk"], *v3,
+                                                   *grp()], pids=[m.proc.pid]))
+                    runs["bare"].append(run_bench(["-P", "https", "-p", b.psk, *v3, "-k", PSK],
+                                                  pids=[b.procs[1].pid]))
+                    runs["durable"].append(run_bench(["-P", "https", "-p", port, *v3, "-k", PSK],
+                                                     pids=[dur.pid]))
+                r = {k: statistics.median(x["rate"] for x in v) for k, v in runs.items()}
+                c = {k: statistics.median(x["cpu_us"] for x in v) for k, v in runs.items()}
+                fail = sum(x["fail"] for v in runs.values() for x in v)
+                rows.append(f"| {'PSK bootstrap ' + name:<28} | {r['mefd']:>7.0f} | {r['bare']:>7.0f} "
+                            f"| {r['durable']:>9.0f} | {r['mefd'] / r['bare']:>9.2f} "
+                            f"| {r['durable'] / r['bare']:>12.2f} | {r['mefd'] / r['durable']:>12.2f} "
+                            f"| {c['mefd']:>4.0f} / {c['bare']:>3.0f} / {c['durable']:>3.0f} | {fail:>4.0f} |")
+        finally:
+            dur.terminate()
+            dur.wait(10)
+            b.stop()
+            m.stop()
+    return "\n".join([
+        "| scenario                     |  mefd/s |  bare/s | durable/s | mefd/bare | durable/bare "
+        "| mefd/durable | cpu us m / b / d | fail |",
+        "|------------------------------|---------|---------|-----------|-----------|--------------"
+        "|--------------|------------------|------|", *rows])
+
+
 def main():
     args = sys.argv[1:]
+    if "--durable-bare" in args:
+        print(machine())
+        print(durable_bare())
+        return
     if "--metrics" in args:
         print(machine())
         print(with_metrics(args[args.index("--metrics") + 1]))
