@@ -13,7 +13,7 @@ $(BB)/bench: bench/bench.c
 
 $(BB)/bare_coap: bench/bare_coap.c
 	@mkdir -p $(BB)
-	$(CC) $(BCFLAGS) $(shell pkg-config --cflags libcoap-3-openssl) -o $@ $< $(shell pkg-config --libs libcoap-3-openssl openssl)
+	$(CC) $(BCFLAGS) -pthread $(shell pkg-config --cflags libcoap-3-openssl) -o $@ $< $(shell pkg-config --libs libcoap-3-openssl openssl)
 
 $(BB)/pki_setup: bench/pki_setup.c
 	@mkdir -p $(BB)

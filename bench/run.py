@@ -18,8 +18,8 @@ Bounded: each run is BENCH_SECS seconds (default 1.5), whole run < 5 min.
   bench/run.py --compare BIN   PSK rows: mefd binary BIN (before) vs build/mefd (after)
   bench/run.py --metrics NAME  one scenario, mefd only, with [metrics]: group commit batch size and
                                latency, store-call latencies (mefd_group_commit_*, mefd_store_seconds)
-  bench/run.py --durable-bare  PSK over HTTPS: mefd, the bare server, and the bare server made
-                               durable (BARE_DURABLE: group-committed append and fdatasync per answer)"""
+  bench/run.py --durable-bare  PSK rows: mefd, the bare server, and the bare server made durable
+                               (BARE_DURABLE: a group-committed record and fdatasync per answer)"""
 
 import base64
 import contextlib
@@ -617,43 +617,54 @@ def with_metrics(name):
 
 
 def durable_bare():
-    """The PSK HTTPS rows against three servers: mefd, bare_mhd, and bare_mhd with BARE_DURABLE,
-    which writes a record per request and answers only once a group-committed fdatasync covers
-    it (docs/performance.md section 9). Alternating runs, medians of 3."""
+    """The PSK rows against three servers: mefd, the bare server, and the bare server with
+    BARE_DURABLE, which writes a record per request and answers only once a group-committed
+    fdatasync covers it (docs/performance.md section 9). Alternating runs, medians of 3."""
     with workdir("mefd-durable.", "mefd", "bare") as t:
         m = mefd_up(t / "mefd", t / "pki")
         b = Bare(t / "pki")
-        port = free_port()
-        dur = subprocess.Popen([BB / "bare_mhd", str(port), PSK], stdout=b.log, stderr=b.log,
-                               env=dict(os.environ, BARE_DURABLE=str(t / "bare" / "ring")))
+        dport = {"coap": free_port(), "psk": free_port()}
+        env = {k: dict(os.environ, BARE_DURABLE=str(t / "bare" / k)) for k in dport}
+        kw = {"stdout": b.log, "stderr": b.log}
+        p = t / "pki"  # the same arguments as Bare's, so only BARE_DURABLE differs
+        dur = {"coap": subprocess.Popen([BB / "bare_coap", str(dport["coap"]), PSK, p / "mef.crt",
+                                         p / "mef.key", p / "ca.crt"], env=env["coap"], **kw),
+               "psk": subprocess.Popen([BB / "bare_mhd", str(dport["psk"]), PSK], env=env["psk"],
+                                       **kw)}
+        bare = {"coap": (b.coap, b.procs[0].pid), "psk": (b.psk, b.procs[1].pid)}
         rows = []
         try:
-            wait_port(port, dur)
-            for name, v3 in (("HTTPS TLS 1.2", []), ("HTTPS TLS 1.3", ["-3"])):
+            for k, pr in dur.items():
+                wait_port(dport[k], pr)
+            for name, proto, v3 in (("DTLS 1.2", "dtls", []), ("coaps+tcp TLS 1.2", "coap-tcp", []),
+                                    ("coaps+tcp TLS 1.3", "coap-tcp", ["-3"]),
+                                    ("HTTPS TLS 1.2", "https", []), ("HTTPS TLS 1.3", "https", ["-3"])):
+                k = "psk" if proto == "https" else "coap"
                 runs = {"mefd": [], "bare": [], "durable": []}
                 for _ in range(3):
-                    runs["mefd"].append(run_bench(["-P", "https", "-p", m.ports["psk"], *v3,
-                                                   *grp()], pids=[m.proc.pid]))
-                    runs["bare"].append(run_bench(["-P", "https", "-p", b.psk, *v3, "-k", PSK],
-                                                  pids=[b.procs[1].pid]))
-                    runs["durable"].append(run_bench(["-P", "https", "-p", port, *v3, "-k", PSK],
-                                                     pids=[dur.pid]))
-                r = {k: statistics.median(x["rate"] for x in v) for k, v in runs.items()}
-                c = {k: statistics.median(x["cpu_us"] for x in v) for k, v in runs.items()}
-                fail = sum(x["fail"] for v in runs.values() for x in v)
-                rows.append(f"| {'PSK bootstrap ' + name:<28} | {r['mefd']:>7.0f} | {r['bare']:>7.0f} "
+                    runs["mefd"].append(run_bench(["-P", proto, "-p", m.ports[k], *v3, *grp()],
+                                                  pids=[m.proc.pid]))
+                    runs["bare"].append(run_bench(["-P", proto, "-p", bare[k][0], *v3, "-k", PSK],
+                                                  pids=[bare[k][1]]))
+                    runs["durable"].append(run_bench(["-P", proto, "-p", dport[k], *v3, "-k", PSK],
+                                                     pids=[dur[k].pid]))
+                r = {x: statistics.median(y["rate"] for y in v) for x, v in runs.items()}
+                c = {x: statistics.median(y["cpu_us"] for y in v) for x, v in runs.items()}
+                fail = sum(y["fail"] for v in runs.values() for y in v)
+                rows.append(f"| {'PSK bootstrap ' + name:<32} | {r['mefd']:>7.0f} | {r['bare']:>7.0f} "
                             f"| {r['durable']:>9.0f} | {r['mefd'] / r['bare']:>9.2f} "
                             f"| {r['durable'] / r['bare']:>12.2f} | {r['mefd'] / r['durable']:>12.2f} "
                             f"| {c['mefd']:>4.0f} / {c['bare']:>3.0f} / {c['durable']:>3.0f} | {fail:>4.0f} |")
         finally:
-            dur.terminate()
-            dur.wait(10)
+            for pr in dur.values():
+                pr.terminate()
+                pr.wait(10)
             b.stop()
             m.stop()
     return "\n".join([
-        "| scenario                     |  mefd/s |  bare/s | durable/s | mefd/bare | durable/bare "
+        "| scenario                         |  mefd/s |  bare/s | durable/s | mefd/bare | durable/bare "
         "| mefd/durable | cpu us m / b / d | fail |",
-        "|------------------------------|---------|---------|-----------|-----------|--------------"
+        "|----------------------------------|---------|---------|-----------|-----------|--------------"
         "|--------------|------------------|------|", *rows])
 
 
