@@ -7,14 +7,13 @@
  * bare_coap PORT PSKHEX [CERT KEY CA]; BARE_MAX_SESSIONS overrides 1024.
  *
  * With BARE_DURABLE=FILE it is the durable baseline of docs/performance.md
- * section 9, as bare_mhd's: each request's 128-byte record goes to a writer
- * thread that writes what queued meanwhile in one pwrite and one fdatasync
- * into a 4 MiB ring, and the answer waits for it. Held as mefd holds them
- * (coapb.c): libcoap sends nothing now, and the ACK with the request's
- * message ID goes out from the loop once the writer signals its eventfd.
+ * section 9, as bare_mhd's: each request's record goes to a writer thread
+ * that commits what queued meanwhile to the ring of durable_ring.h, and the
+ * answer waits for it. Held as mefd holds them (coapb.c): libcoap sends
+ * nothing now, and the ACK with the request's message ID goes out from the
+ * loop once the writer signals its eventfd.
  */
 #include <coap3/coap.h>
-#include <fcntl.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
@@ -29,6 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "durable_ring.h"
+
 static volatile sig_atomic_t quit;
 
 static void
@@ -40,10 +41,6 @@ on_term(int s)
 
 static const uint8_t body[] = "{\"status\":true}";
 
-#define DUR_RECORD 128
-#define DUR_RING (4u << 20)
-#define DUR_MAX 4096 /* records per commit, at most */
-
 /* One held request: what its answer needs once the record is on disk. */
 struct held {
 	coap_session_t *s; /* referenced */
@@ -54,7 +51,8 @@ struct held {
 	struct held *next;
 };
 
-static int dur_fd = -1, dur_efd = -1;
+static struct dur_ring dur = {.fd = -1};
+static int dur_efd = -1;
 static pthread_mutex_t dur_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t dur_cv = PTHREAD_COND_INITIALIZER;
 static struct held *dur_queue, *dur_done; /* under dur_mu */
@@ -63,14 +61,12 @@ static struct held *dur_queue, *dur_done; /* under dur_mu */
 static void *
 dur_writer(void *arg)
 {
-	static uint8_t rec[DUR_MAX * DUR_RECORD];
 	const uint64_t one = 1;
-	off_t off = 0;
 
 	(void)arg;
 	for (;;) {
 		struct held *batch, *last;
-		size_t n = 0;
+		size_t n = 1;
 
 		pthread_mutex_lock(&dur_mu);
 		while (!dur_queue)
@@ -78,20 +74,9 @@ dur_writer(void *arg)
 		batch = dur_queue;
 		dur_queue = NULL;
 		pthread_mutex_unlock(&dur_mu);
-		for (last = batch; last; last = last->next)
-			n++;
-		n = n > DUR_MAX ? DUR_MAX : n; /* the records are stand-ins: a cap keeps one write */
-		memset(rec, (int)off, n * DUR_RECORD);
-		if (off + (off_t)(n * DUR_RECORD) > (off_t)DUR_RING)
-			off = 0;
-		if (pwrite(dur_fd, rec, n * DUR_RECORD, off) != (ssize_t)(n * DUR_RECORD) ||
-		    fdatasync(dur_fd) != 0) {
-			perror("bare_coap: durable write");
-			exit(1);
-		}
-		off += (off_t)(n * DUR_RECORD);
 		for (last = batch; last->next; last = last->next)
-			;
+			n++;
+		dur_ring_commit(&dur, n);
 		pthread_mutex_lock(&dur_mu);
 		last->next = dur_done;
 		dur_done = batch;
@@ -105,17 +90,11 @@ dur_writer(void *arg)
 static int
 dur_open(const char *path)
 {
-	static uint8_t zero[65536];
 	pthread_t th;
 
-	dur_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	dur_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (dur_fd < 0 || dur_efd < 0)
-		return -1;
-	for (unsigned o = 0; o < DUR_RING; o += sizeof(zero))
-		if (write(dur_fd, zero, sizeof(zero)) != (ssize_t)sizeof(zero))
-			return -1;
-	if (fsync(dur_fd) != 0 || pthread_create(&th, NULL, dur_writer, NULL) != 0)
+	if (dur_efd < 0 || dur_ring_open(&dur, path) != 0 ||
+	    pthread_create(&th, NULL, dur_writer, NULL) != 0)
 		return -1;
 	return pthread_detach(th);
 }
@@ -162,7 +141,7 @@ answer(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *in, const coap_s
 
 	(void)r;
 	(void)q;
-	if (dur_fd >= 0 && (h = calloc(1, sizeof(*h)))) {
+	if (dur.fd >= 0 && (h = calloc(1, sizeof(*h)))) {
 		coap_bin_const_t tok = coap_pdu_get_token(in);
 
 		h->s = coap_session_reference(s);

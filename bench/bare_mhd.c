@@ -10,14 +10,12 @@
  *
  * With BARE_DURABLE=FILE it is the durable baseline of docs/performance.md
  * section 9: the least a server must do before it answers with a key it
- * has to keep. Each request's 128-byte record goes to a writer thread that
- * writes what queued meanwhile in one pwrite and one fdatasync (a group
- * commit, as mefd's Ke rows), and the request's answer waits for it (MHD
- * suspend/resume). FILE is a 4 MiB ring written in full at start, so that
- * commits overwrite, as SQLite's WAL does after a checkpoint.
+ * has to keep. Each request's record goes to a writer thread that commits
+ * what queued meanwhile to the ring of durable_ring.h (a group commit, as
+ * mefd's Ke rows), and the request's answer waits for it (MHD
+ * suspend/resume).
  */
 #include <gnutls/gnutls.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -29,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "durable_ring.h"
 
 static const char prio_psk[] = "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-PSK:+PSK:"
 			       "+AES-128-CBC:+SHA256";
@@ -73,14 +73,10 @@ peer_verified(struct MHD_Connection *c)
 	       status == 0;
 }
 
-#define DUR_RECORD 128
-#define DUR_RING (4u << 20)
-#define DUR_MAX 1024 /* records per commit, at most (CONNECTION_LIMIT) */
-
-static int dur_fd = -1;
+static struct dur_ring dur = {.fd = -1};
 static pthread_mutex_t dur_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t dur_cv = PTHREAD_COND_INITIALIZER;
-static struct MHD_Connection *dur_queue[DUR_MAX];
+static struct MHD_Connection *dur_queue[DUR_MAX]; /* CONNECTION_LIMIT 1024: never full */
 static size_t dur_n;
 
 /* The writer thread: takes what queued, writes and syncs it, resumes those answers. */
@@ -88,8 +84,6 @@ static void *
 dur_writer(void *arg)
 {
 	static struct MHD_Connection *batch[DUR_MAX];
-	static uint8_t rec[DUR_MAX * DUR_RECORD];
-	off_t off = 0;
 	size_t n;
 
 	(void)arg;
@@ -101,16 +95,7 @@ dur_writer(void *arg)
 		memcpy(batch, dur_queue, n * sizeof(batch[0]));
 		dur_n = 0;
 		pthread_mutex_unlock(&dur_mu);
-		for (size_t i = 0; i < n; i++)
-			memset(rec + i * DUR_RECORD, (int)(off + i), DUR_RECORD);
-		if (off + (off_t)(n * DUR_RECORD) > (off_t)DUR_RING)
-			off = 0;
-		if (pwrite(dur_fd, rec, n * DUR_RECORD, off) != (ssize_t)(n * DUR_RECORD) ||
-		    fdatasync(dur_fd) != 0) {
-			perror("bare_mhd: durable write");
-			exit(1);
-		}
-		off += (off_t)(n * DUR_RECORD);
+		dur_ring_commit(&dur, n);
 		for (size_t i = 0; i < n; i++)
 			MHD_resume_connection(batch[i]);
 	}
@@ -120,16 +105,9 @@ dur_writer(void *arg)
 static int
 dur_open(const char *path)
 {
-	static uint8_t zero[65536];
 	pthread_t th;
 
-	dur_fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (dur_fd < 0)
-		return -1;
-	for (unsigned o = 0; o < DUR_RING; o += sizeof(zero))
-		if (write(dur_fd, zero, sizeof(zero)) != (ssize_t)sizeof(zero))
-			return -1;
-	if (fsync(dur_fd) != 0 || pthread_create(&th, NULL, dur_writer, NULL) != 0)
+	if (dur_ring_open(&dur, path) != 0 || pthread_create(&th, NULL, dur_writer, NULL) != 0)
 		return -1;
 	return pthread_detach(th);
 }
@@ -156,7 +134,7 @@ answer(void *cls, struct MHD_Connection *c, const char *url, const char *method,
 		*data_len = 0;
 		return MHD_YES;
 	}
-	if (dur_fd >= 0 && *state == &first) {
+	if (dur.fd >= 0 && *state == &first) {
 		/* suspended before the writer can see it, so that its resume comes after */
 		MHD_suspend_connection(c);
 		*state = &held;
@@ -215,7 +193,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	d = MHD_start_daemon(MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD |
-				     (dur_fd >= 0 ? MHD_ALLOW_SUSPEND_RESUME : 0),
+				     (dur.fd >= 0 ? MHD_ALLOW_SUSPEND_RESUME : 0),
 			     0, NULL, NULL, answer, NULL,
 			     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&a,
 			     MHD_OPTION_CONNECTION_LIMIT, 1024,

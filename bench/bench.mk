@@ -11,7 +11,7 @@ $(BB)/bench: bench/bench.c
 	@mkdir -p $(BB)
 	$(CC) $(BCFLAGS) $(shell pkg-config --cflags openssl) -o $@ $< $(shell pkg-config --libs openssl)
 
-$(BB)/bare_coap: bench/bare_coap.c
+$(BB)/bare_coap: bench/bare_coap.c bench/durable_ring.h
 	@mkdir -p $(BB)
 	$(CC) $(BCFLAGS) -pthread $(shell pkg-config --cflags libcoap-3-openssl) -o $@ $< $(shell pkg-config --libs libcoap-3-openssl openssl)
 
@@ -19,7 +19,7 @@ $(BB)/pki_setup: bench/pki_setup.c
 	@mkdir -p $(BB)
 	$(CC) $(BCFLAGS) $(shell pkg-config --cflags openssl) -o $@ $< $(shell pkg-config --libs openssl)
 
-$(BB)/bare_mhd: bench/bare_mhd.c
+$(BB)/bare_mhd: bench/bare_mhd.c bench/durable_ring.h
 	@mkdir -p $(BB)
 	$(CC) $(BCFLAGS) -pthread $(shell pkg-config --cflags libmicrohttpd gnutls) -o $@ $< $(shell pkg-config --libs libmicrohttpd gnutls)
 
