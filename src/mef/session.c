@@ -158,7 +158,7 @@ resolve_psk(struct mefd *d, const char *identity, struct client_rec *ret,
 {
 	struct mef_secret *kpm = NULL;
 	struct group_hit hit;
-	int64_t stamp;
+	int64_t stamp = 0; /* set by store_cred_stamp on every path that reads it */
 	uint64_t t0;
 	int r;
 

@@ -77,11 +77,7 @@ teardown(void **state)
 static struct mef_secret *
 psk_of(uint8_t seed)
 {
-	struct mef_secret *s = secret_new(16);
-
-	for (size_t i = 0; s && i < s->len; i++)
-		s->p[i] = (uint8_t)(seed + 7 * i);
-	return s;
+	return tmpstore_secret(16, seed, 7);
 }
 
 static void

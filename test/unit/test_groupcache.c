@@ -56,11 +56,7 @@ teardown(void **state)
 static struct mef_secret *
 secret_of(uint8_t seed)
 {
-	struct mef_secret *s = secret_new(32);
-
-	for (size_t i = 0; s && i < s->len; i++)
-		s->p[i] = (uint8_t)(seed + 3 * i);
-	return s;
+	return tmpstore_secret(32, seed, 3);
 }
 
 static void

@@ -23,6 +23,17 @@ struct tmpstore {
 	struct store *ctl; /* another writer on the same file */
 };
 
+/* A len-byte secret whose bytes are seed, seed + step, ...: distinct keys per seed; NULL on OOM. */
+static inline struct mef_secret *
+tmpstore_secret(size_t len, uint8_t seed, uint8_t step)
+{
+	struct mef_secret *s = secret_new(len);
+
+	for (size_t i = 0; s && i < s->len; i++)
+		s->p[i] = (uint8_t)(seed + step * i);
+	return s;
+}
+
 /* 0, or -1 (the fixture fails). name ends up in the directory name. */
 static inline int
 tmpstore_open(struct tmpstore *t, const char *name, uint8_t kek_seed)
@@ -31,9 +42,7 @@ tmpstore_open(struct tmpstore *t, const char *name, uint8_t kek_seed)
 	if (!mkdtemp(t->dir))
 		return -1;
 	snprintf(t->path, sizeof(t->path), "%s/store.db", t->dir);
-	t->kek = secret_new(WRAP_KEK_LEN);
-	for (size_t i = 0; t->kek && i < t->kek->len; i++)
-		t->kek->p[i] = (uint8_t)(kek_seed + i);
+	t->kek = tmpstore_secret(WRAP_KEK_LEN, kek_seed, 1);
 	if (!t->kek || store_open(t->path, t->kek, false, &t->s) != 0 ||
 	    store_open(t->path, t->kek, false, &t->ctl) != 0)
 		return -1;
